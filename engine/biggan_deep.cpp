@@ -1,0 +1,392 @@
+// The BigGAN-deep family (IEA-GAN, ContraGAN, BigGAN-deep, PE-GAN): MODELS.md section 5.
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "engine/network.hpp"
+#include "kernels/reference/reference.hpp"
+
+namespace pxdgen {
+namespace {
+
+namespace ref = kernels::ref;
+
+/// Class-conditional batch norm: per sensor, gain = 1 + G c and bias = B c on top of the
+/// stored statistics, folded into one scale and shift per channel.
+struct ConditionalBatchNorm {
+  Linear gain, bias;
+  std::vector<float> inv_std, mean;
+
+  static ConditionalBatchNorm load(Weights& w, const std::string& prefix, int channels,
+                                   int cond_dim) {
+    ConditionalBatchNorm bn;
+    bn.gain = Linear::load(w, prefix + ".gain", cond_dim, channels);
+    bn.bias = Linear::load(w, prefix + ".bias", cond_dim, channels);
+    const WeightView mean = w.get(prefix + ".stored_mean", {channels});
+    const WeightView var = w.get(prefix + ".stored_var", {channels});
+    for (int c = 0; c < channels; ++c) {
+      if (var.data[c] < 0) throw Error("tensor '" + prefix + ".stored_var' is negative");
+      bn.inv_std.push_back(1.0f / std::sqrt(var.data[c] + 1e-5f));
+      bn.mean.push_back(mean.data[c]);
+    }
+    return bn;
+  }
+
+  /// Folds this sensor's conditioning into scale and shift (each `channels` long).
+  void fold(const float* cond, float* scale, float* shift) const {
+    const int channels = static_cast<int>(mean.size());
+    gain.forward(cond, 1, scale);
+    bias.forward(cond, 1, shift);
+    for (int c = 0; c < channels; ++c) {
+      const float s = (1.0f + scale[c]) * inv_std[c];
+      scale[c] = s;
+      shift[c] = shift[c] - mean[c] * s;
+    }
+  }
+};
+
+/// Non-local self-attention over image positions (SAGAN style), with a learned gate.
+struct NonLocalAttention {
+  Conv2d theta, phi, g, o;
+  float gamma = 0;
+
+  static NonLocalAttention load(Weights& w, const std::string& prefix, int channels) {
+    NonLocalAttention a;
+    a.theta = Conv2d::load(w, prefix + ".theta", channels, channels / 8, 1, 1, 0);
+    a.phi = Conv2d::load(w, prefix + ".phi", channels, channels / 8, 1, 1, 0);
+    a.g = Conv2d::load(w, prefix + ".g", channels, channels / 2, 1, 1, 0);
+    a.o = Conv2d::load(w, prefix + ".o", channels / 2, channels, 1, 1, 0);
+    const WeightView gamma = w.get(prefix + ".gamma");
+    if (gamma.numel() != 1) throw Error("tensor '" + prefix + ".gamma' must hold one value");
+    a.gamma = gamma.data[0];
+    return a;
+  }
+
+  double macs(int height, int width) const {
+    const double positions = static_cast<double>(height) * width;
+    return theta.macs(height, width) + phi.macs(height, width) + g.macs(height, width) +
+           o.macs(height, width) + positions * (positions / 4) * (theta.out + g.out);
+  }
+
+  /// x (C, H, W) += gamma * o(g softmax(theta^T phi)^T), in place.
+  void forward(float* x, int height, int width, Workspace& ws) const {
+    const int n = height * width, m = n / 4;
+    const int ck = theta.out, cv = g.out;
+    float* th = ws.get(10, static_cast<size_t>(ck) * n);
+    float* full = ws.get(11, static_cast<size_t>(std::max(ck, cv)) * n);
+    float* ph = ws.get(12, static_cast<size_t>(ck) * m);
+    float* gv = ws.get(13, static_cast<size_t>(cv) * m);
+    float* beta = ws.get(14, static_cast<size_t>(n) * m);
+    float* mid = ws.get(15, static_cast<size_t>(cv) * n);
+    float* out = ws.get(16, static_cast<size_t>(o.out) * n);
+    theta.forward(x, height, width, th);
+    phi.forward(x, height, width, full);
+    ref::maxpool2x2_f32(full, ck, height, width, ph);
+    g.forward(x, height, width, full);
+    ref::maxpool2x2_f32(full, cv, height, width, gv);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < m; ++j) {
+        float s = 0;
+        for (int c = 0; c < ck; ++c) s += th[static_cast<size_t>(c) * n + i] * ph[static_cast<size_t>(c) * m + j];
+        beta[static_cast<size_t>(i) * m + j] = s;
+      }
+    ref::softmax_rows_f32(beta, n, m);
+    for (int c = 0; c < cv; ++c)
+      for (int i = 0; i < n; ++i) {
+        float s = 0;
+        const float* b = beta + static_cast<size_t>(i) * m;
+        const float* gc = gv + static_cast<size_t>(c) * m;
+        for (int j = 0; j < m; ++j) s += gc[j] * b[j];
+        mid[static_cast<size_t>(c) * n + i] = s;
+      }
+    o.forward(mid, height, width, out);
+    const size_t total = static_cast<size_t>(o.out) * n;
+    for (size_t i = 0; i < total; ++i) x[i] += gamma * out[i];
+  }
+};
+
+/// The residual block of BigGAN-deep: 1x1 bottleneck, two 3x3, 1x1 expansion, with
+/// nearest 2x upsampling in the last block of a stage and a channel-dropping skip.
+struct GBlock {
+  int in = 0, hidden = 0, out = 0;
+  bool upsample = false;
+  ConditionalBatchNorm bn1, bn2, bn3, bn4;
+  Conv2d conv1, conv2, conv3, conv4;
+  std::optional<NonLocalAttention> attention;
+
+  double macs(int height, int width) const {
+    const int f = upsample ? 2 : 1;
+    double total = conv1.macs(height, width) + conv2.macs(f * height, f * width) +
+                   conv3.macs(f * height, f * width) + conv4.macs(f * height, f * width);
+    if (attention) total += attention->macs(f * height, f * width);
+    return total;
+  }
+
+  /// x (in, H, W) in slot `x_slot` -> (out, H', W') in slot `y_slot`.
+  void forward(const float* cond, const float* x, int height, int width, float* y,
+               Workspace& ws) const {
+    const size_t plane = static_cast<size_t>(height) * width;
+    const int f = upsample ? 2 : 1;
+    const int oh = f * height, ow = f * width;
+    const size_t out_plane = static_cast<size_t>(oh) * ow;
+    const size_t widest = static_cast<size_t>(std::max(in, hidden)) * out_plane;
+    float* a = ws.get(2, widest);
+    float* b = ws.get(3, widest);
+    float* scale = ws.get(4, std::max(in, out) + hidden);
+    float* shift = ws.get(5, std::max(in, out) + hidden);
+
+    bn1.fold(cond, scale, shift);
+    ref::scale_shift_f32(x, in, plane, scale, shift, true, a);
+    conv1.forward(a, height, width, b);
+    bn2.fold(cond, scale, shift);
+    ref::scale_shift_f32(b, hidden, plane, scale, shift, true, b);
+    float* t = b;
+    float* free = a;
+    if (upsample) {
+      ref::upsample2x_nearest_f32(b, hidden, height, width, a);
+      std::swap(t, free);
+    }
+    conv2.forward(t, oh, ow, free);
+    std::swap(t, free);
+    bn3.fold(cond, scale, shift);
+    ref::scale_shift_f32(t, hidden, out_plane, scale, shift, true, t);
+    conv3.forward(t, oh, ow, free);
+    std::swap(t, free);
+    bn4.fold(cond, scale, shift);
+    ref::scale_shift_f32(t, hidden, out_plane, scale, shift, true, t);
+    conv4.forward(t, oh, ow, y);
+    // Skip: the first `out` channels of x, upsampled like the residual path.
+    for (int c = 0; c < out; ++c) {
+      const float* xc = x + c * plane;
+      float* yc = y + c * out_plane;
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) yc[static_cast<size_t>(i) * ow + j] += xc[static_cast<size_t>(i / f) * width + j / f];
+    }
+    if (attention) attention->forward(y, oh, ow, ws);
+  }
+};
+
+/// One pre-norm transformer encoder layer over the 40 sensor tokens plus a final
+/// LayerNorm (the relational reasoning module of IEA-GAN).
+struct RelationalModule {
+  LayerNorm norm1, norm2, norm;
+  Linear qkv, o_proj, ff1, ff2;
+  int heads = 2;
+
+  static RelationalModule load(Weights& w, int dim, int heads) {
+    RelationalModule r;
+    const std::string p = "RR_G.layers.0.";
+    r.heads = heads;
+    r.norm1 = LayerNorm::load(w, p + "norm1", dim);
+    r.norm2 = LayerNorm::load(w, p + "norm2", dim);
+    r.norm = LayerNorm::load(w, "RR_G.norm", dim);
+    r.qkv = Linear::load(w, p + "self_attn.qkv_proj", dim, 3 * dim);
+    r.o_proj = Linear::load(w, p + "self_attn.o_proj", dim, dim);
+    r.ff1 = Linear::load(w, p + "linear_net.0", dim, -1);
+    r.ff2 = Linear::load(w, p + "linear_net.3", r.ff1.out, dim);
+    if (dim % heads != 0) throw Error("RRM width is not a multiple of its head count");
+    return r;
+  }
+
+  /// x: tokens x dim, in place.
+  void forward(float* x, int tokens) const {
+    const int dim = norm.dim, head_dim = dim / heads;
+    std::vector<float> t(static_cast<size_t>(tokens) * dim), qkv_out(static_cast<size_t>(tokens) * 3 * dim),
+        att(static_cast<size_t>(tokens) * dim), scores(static_cast<size_t>(tokens) * tokens),
+        hidden(static_cast<size_t>(tokens) * ff1.out);
+    norm1.forward(x, tokens, t.data());
+    qkv.forward(t.data(), tokens, qkv_out.data());
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const int row = 3 * dim;
+    for (int h = 0; h < heads; ++h) {
+      // Head h's q, k, v sit side by side in columns [3 h d, 3 (h + 1) d).
+      const int q0 = 3 * h * head_dim, k0 = q0 + head_dim, v0 = k0 + head_dim;
+      for (int i = 0; i < tokens; ++i)
+        for (int j = 0; j < tokens; ++j) {
+          float s = 0;
+          for (int d = 0; d < head_dim; ++d)
+            s += qkv_out[static_cast<size_t>(i) * row + q0 + d] * qkv_out[static_cast<size_t>(j) * row + k0 + d];
+          scores[static_cast<size_t>(i) * tokens + j] = s * scale;
+        }
+      ref::softmax_rows_f32(scores.data(), tokens, tokens);
+      for (int i = 0; i < tokens; ++i)
+        for (int d = 0; d < head_dim; ++d) {
+          float s = 0;
+          for (int j = 0; j < tokens; ++j)
+            s += scores[static_cast<size_t>(i) * tokens + j] * qkv_out[static_cast<size_t>(j) * row + v0 + d];
+          att[static_cast<size_t>(i) * dim + h * head_dim + d] = s;
+        }
+    }
+    o_proj.forward(att.data(), tokens, t.data());
+    ref::add_f32(t.data(), t.size(), x);
+    norm2.forward(x, tokens, t.data());
+    ff1.forward(t.data(), tokens, hidden.data());
+    ref::relu_f32(hidden.data(), hidden.size(), 0.0f, hidden.data());
+    ff2.forward(hidden.data(), tokens, t.data());
+    ref::add_f32(t.data(), t.size(), x);
+    norm.forward(x, tokens, x);
+  }
+};
+
+class BigGanDeep final : public Network {
+ public:
+  BigGanDeep(Weights& w, const nlohmann::json& hp) {
+    variant_ = hp.at("variant").get<std::string>();
+    dim_z_ = hp.at("dim_z").get<int>();
+    const int depth = hp.at("depth").get<int>();
+    const int stages = hp.value("stages", 6);
+    bottom_h_ = hp.value("bottom_height", 4);
+    bottom_w_ = hp.value("bottom_width", 12);
+    if (dim_z_ <= 0 || depth <= 0 || stages <= 0 || bottom_h_ << stages != kImageRows ||
+        bottom_w_ << stages != kImageCols)
+      throw Error("BigGAN-deep hyperparameters do not give a 256 x 768 image");
+    const bool pegan = variant_ == "pegan";
+    const bool research = variant_ == "ieagan_research";
+    const bool rrm = research || variant_ == "ieagan_production";
+    if (!pegan && !rrm && variant_ != "biggan")
+      throw Error("unknown BigGAN-deep variant '" + variant_ +
+                  "' (known: ieagan_production, ieagan_research, biggan, pegan)");
+
+    shared_ = w.get("shared.weight", {kSensors, -1});
+    const int shared_dim = static_cast<int>(shared_.dim(1));
+    int y_dim = shared_dim;
+    if (pegan) {
+      prior_ = w.get("prior", {kSensors});
+      linear0_ = Linear::load(w, "linear0", 1, -1);
+      linear1_ = Linear::load(w, "linear1", shared_dim + linear0_.out, -1);
+      y_dim = linear1_.out;
+    }
+    if (research) {
+      rdof_ = hp.value("dim_rdof", 4);
+      linear_f_ = Linear::load(w, "linear_f", shared_dim + rdof_, -1);
+      y_dim = linear_f_.out;
+    }
+    if (rrm) rrm_ = RelationalModule::load(w, y_dim, hp.value("rrm_heads", 2));
+    cond_dim_ = y_dim + dim_z_;
+
+    linear_ = Linear::load(w, "linear", cond_dim_, -1);
+    const int bottom = bottom_h_ * bottom_w_;
+    if (linear_.out % bottom != 0) throw Error("tensor 'linear.weight' does not reshape to the 4 x 12 bottom");
+    int channels = linear_.out / bottom;
+    const std::vector<int> attention_stages = hp.value("attention_stages", std::vector<int>{});
+    int height = bottom_h_, width = bottom_w_;
+    macs_ = linear_.macs();
+    for (int s = 0; s < stages; ++s) {
+      for (int b = 0; b < depth; ++b) {
+        const int k = depth * s + b;
+        const std::string p = "blocks." + std::to_string(k) + ".0.";
+        GBlock g;
+        g.conv1 = Conv2d::load(w, p + "conv1", channels, -1, 1, 1, 0);
+        g.in = channels;
+        g.hidden = g.conv1.out;
+        g.conv2 = Conv2d::load(w, p + "conv2", g.hidden, g.hidden, 3, 1, 1);
+        g.conv3 = Conv2d::load(w, p + "conv3", g.hidden, g.hidden, 3, 1, 1);
+        g.conv4 = Conv2d::load(w, p + "conv4", g.hidden, -1, 1, 1, 0);
+        g.out = g.conv4.out;
+        if (g.out > g.in) throw Error("block " + std::to_string(k) + " widens its channels; the skip cannot");
+        g.upsample = b == depth - 1;
+        g.bn1 = ConditionalBatchNorm::load(w, p + "bn1", g.in, cond_dim_);
+        g.bn2 = ConditionalBatchNorm::load(w, p + "bn2", g.hidden, cond_dim_);
+        g.bn3 = ConditionalBatchNorm::load(w, p + "bn3", g.hidden, cond_dim_);
+        g.bn4 = ConditionalBatchNorm::load(w, p + "bn4", g.hidden, cond_dim_);
+        const bool attend = b == depth - 1 &&
+            std::find(attention_stages.begin(), attention_stages.end(), s) != attention_stages.end();
+        if (attend)
+          g.attention = NonLocalAttention::load(w, "blocks." + std::to_string(k) + ".1", g.out);
+        macs_ += g.macs(height, width);
+        if (g.upsample) {
+          height *= 2;
+          width *= 2;
+        }
+        channels = g.out;
+        blocks_.push_back(std::move(g));
+      }
+    }
+    output_bn_ = BatchNorm::load(w, "output_layer.0", channels, true);
+    output_conv_ = Conv2d::load(w, "output_layer.2", channels, 1, 3, 1, 1);
+    macs_ += output_conv_.macs(kImageRows, kImageCols);
+  }
+
+  int dim_z() const override { return dim_z_; }
+  int dim_rdof() const override { return rdof_; }
+  int cond_dim() const override { return cond_dim_; }
+  double macs_per_sensor() const override { return macs_; }
+  std::string variant() const override { return variant_; }
+
+  void condition(const float* z, const float* rdof, float* cond) const override {
+    const int shared_dim = static_cast<int>(shared_.dim(1));
+    const int y_dim = cond_dim_ - dim_z_;
+    std::vector<float> y(static_cast<size_t>(kSensors) * y_dim);
+    if (variant_ == "pegan") {
+      std::vector<float> f(static_cast<size_t>(kSensors) * linear0_.out);
+      linear0_.forward(prior_.data, kSensors, f.data());
+      std::vector<float> joined = concat_rows(shared_.data, shared_dim, f.data(), linear0_.out);
+      linear1_.forward(joined.data(), kSensors, y.data());
+    } else if (variant_ == "ieagan_research") {
+      std::vector<float> joined = concat_rows(shared_.data, shared_dim, rdof, rdof_);
+      linear_f_.forward(joined.data(), kSensors, y.data());
+    } else {
+      y.assign(shared_.data, shared_.data + y.size());
+    }
+    if (rrm_) rrm_->forward(y.data(), kSensors);
+    std::vector<float> joined = concat_rows(y.data(), y_dim, z, dim_z_);
+    std::copy(joined.begin(), joined.end(), cond);
+  }
+
+  void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
+    size_t widest = 0;
+    int height = bottom_h_, width = bottom_w_;
+    for (const GBlock& g : blocks_) {
+      if (g.upsample) {
+        height *= 2;
+        width *= 2;
+      }
+      widest = std::max(widest, static_cast<size_t>(std::max(g.in, g.out)) * height * width);
+    }
+    float* x = ws.get(0, widest);
+    float* y = ws.get(1, widest);
+    linear_.forward(cond, 1, x);
+    height = bottom_h_;
+    width = bottom_w_;
+    for (const GBlock& g : blocks_) {
+      g.forward(cond, x, height, width, y, ws);
+      if (g.upsample) {
+        height *= 2;
+        width *= 2;
+      }
+      std::swap(x, y);
+    }
+    output_bn_.forward(x, static_cast<size_t>(height) * width, true, x);
+    output_conv_.forward(x, height, width, logits);
+  }
+
+ private:
+  static std::vector<float> concat_rows(const float* a, int na, const float* b, int nb) {
+    std::vector<float> out(static_cast<size_t>(kSensors) * (na + nb));
+    for (int i = 0; i < kSensors; ++i) {
+      std::copy(a + static_cast<size_t>(i) * na, a + static_cast<size_t>(i + 1) * na, out.begin() + static_cast<size_t>(i) * (na + nb));
+      std::copy(b + static_cast<size_t>(i) * nb, b + static_cast<size_t>(i + 1) * nb, out.begin() + static_cast<size_t>(i) * (na + nb) + na);
+    }
+    return out;
+  }
+
+  std::string variant_;
+  int dim_z_ = 0, rdof_ = 0, cond_dim_ = 0, bottom_h_ = 4, bottom_w_ = 12;
+  double macs_ = 0;
+  WeightView shared_, prior_;
+  Linear linear0_, linear1_, linear_f_, linear_;
+  std::optional<RelationalModule> rrm_;
+  std::vector<GBlock> blocks_;
+  BatchNorm output_bn_;
+  Conv2d output_conv_;
+};
+
+}  // namespace
+
+std::unique_ptr<Network> build_biggan_deep(Weights& weights, const nlohmann::json& hparams,
+                                           Backend) {
+  return std::make_unique<BigGanDeep>(weights, hparams);
+}
+
+}  // namespace pxdgen

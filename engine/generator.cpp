@@ -1,0 +1,130 @@
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+
+#include "engine/digitizer.hpp"
+#include "engine/model.hpp"
+#include "engine/random.hpp"
+#include "kernels/reference/reference.hpp"
+
+namespace pxdgen {
+
+struct Generator::Impl {
+  explicit Impl(Model m) : model(std::move(m)) {}
+  Model model;
+  const Network* network = nullptr;
+  OutputTransform transform;
+  std::vector<int> sensors;
+  int threads = 1;
+  std::vector<Workspace> workspaces;          // one per thread
+  std::vector<std::vector<float>> logits;     // one 256 x 768 image per thread
+  std::vector<std::vector<Digit>> per_sensor;  // digits of each generated sensor
+  std::vector<float> z, rdof, cond;
+};
+
+Generator::Generator(Model model, GeneratorOptions options) : impl_(std::make_unique<Impl>(std::move(model))) {
+  if (!impl_->model.impl()) throw Error("generator needs a loaded model");
+  if (options.threads < 1) throw Error("threads must be at least 1, got " + std::to_string(options.threads));
+  Impl& g = *impl_;
+  g.network = &g.model.impl()->network(options.backend);
+  g.transform = options.transform.value_or(g.model.info().transform);
+  validate(g.transform);
+  if (options.sensors.empty()) {
+    for (int s = 0; s < kSensors; ++s) g.sensors.push_back(s);
+  } else {
+    for (int s : options.sensors) {
+      if (s < 0 || s >= kSensors) throw Error("sensor index " + std::to_string(s) + " is not in 0..39");
+      if (std::find(g.sensors.begin(), g.sensors.end(), s) != g.sensors.end())
+        throw Error("sensor index " + std::to_string(s) + " is listed twice");
+      g.sensors.push_back(s);
+    }
+  }
+  g.threads = options.threads;
+  g.workspaces.resize(g.threads);
+  g.logits.resize(g.threads);
+  g.per_sensor.resize(g.sensors.size());
+  g.z.resize(static_cast<size_t>(kSensors) * g.network->dim_z());
+  g.rdof.resize(static_cast<size_t>(kSensors) * g.network->dim_rdof());
+  g.cond.resize(static_cast<size_t>(kSensors) * g.network->cond_dim());
+}
+
+Generator::~Generator() = default;
+Generator::Generator(Generator&&) noexcept = default;
+Generator& Generator::operator=(Generator&&) noexcept = default;
+
+const Model& Generator::model() const { return impl_->model; }
+const OutputTransform& Generator::transform() const { return impl_->transform; }
+const std::vector<int>& Generator::sensors() const { return impl_->sensors; }
+
+void Generator::draw_latents(uint64_t seed, uint64_t event, float* z, float* rdof) const {
+  const int dim_z = impl_->network->dim_z(), dim_rdof = impl_->network->dim_rdof();
+  for (int s = 0; s < kSensors; ++s) {
+    standard_normals(seed, event, static_cast<uint32_t>(s), LatentStream::z, z + static_cast<size_t>(s) * dim_z, dim_z);
+    if (dim_rdof > 0 && rdof != nullptr)
+      standard_normals(seed, event, static_cast<uint32_t>(s), LatentStream::rdof,
+                       rdof + static_cast<size_t>(s) * dim_rdof, dim_rdof);
+  }
+}
+
+std::vector<Digit> Generator::event(uint64_t seed, uint64_t event) {
+  Impl& g = *impl_;
+  draw_latents(seed, event, g.z.data(), g.rdof.data());
+  std::vector<Digit> digits;
+  generate(g.z.data(), g.rdof.empty() ? nullptr : g.rdof.data(), &digits, nullptr);
+  return digits;
+}
+
+void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* digits, float* images) {
+  Impl& g = *impl_;
+  const Network& net = *g.network;
+  if (z == nullptr) throw Error("generate: z is required");
+  if (net.dim_rdof() > 0 && rdof == nullptr)
+    throw Error("this model (" + net.variant() + ") needs the per-sensor random inputs (rdof)");
+  const size_t nz = static_cast<size_t>(kSensors) * net.dim_z();
+  for (size_t i = 0; i < nz; ++i)
+    if (!std::isfinite(z[i])) throw Error("latent z holds NaN or Inf");
+  net.condition(z, rdof, g.cond.data());
+
+  const int count = static_cast<int>(g.sensors.size());
+  const size_t pixels = static_cast<size_t>(kImageRows) * kImageCols;
+  std::vector<int> bad(count, 0);
+  std::exception_ptr failure;
+#pragma omp parallel for num_threads(g.threads) schedule(dynamic, 1)
+  for (int k = 0; k < count; ++k) {
+    try {
+      const int t = omp_get_thread_num();
+      const int sensor = g.sensors[k];
+      std::vector<float>& logits = g.logits[t];
+      logits.resize(pixels);
+      net.synthesize(sensor, g.cond.data() + static_cast<size_t>(sensor) * net.cond_dim(),
+                     g.workspaces[t], logits.data());
+      for (size_t i = 0; i < pixels; ++i)
+        if (std::isnan(logits[i])) {
+          bad[k] = 1;
+          break;
+        }
+      g.per_sensor[k].clear();
+      if (digits != nullptr && !bad[k]) digitize_logits(logits.data(), sensor, g.transform, g.per_sensor[k]);
+      if (images != nullptr) kernels::ref::tanh_f32(logits.data(), pixels, images + k * pixels);
+    } catch (...) {
+#pragma omp critical
+      failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  for (int k = 0; k < count; ++k)
+    if (bad[k])
+      throw Error("the model produced NaN for sensor " + std::to_string(g.sensors[k]) +
+                  "; no digits were written for this event");
+  if (digits != nullptr) {
+    digits->clear();
+    std::vector<int> order(count);
+    for (int k = 0; k < count; ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return g.sensors[a] < g.sensors[b]; });
+    for (int k : order) digits->insert(digits->end(), g.per_sensor[k].begin(), g.per_sensor[k].end());
+  }
+}
+
+}  // namespace pxdgen

@@ -1,0 +1,113 @@
+#include "engine/layers.hpp"
+
+#include <cmath>
+
+#include "kernels/reference/reference.hpp"
+#include "pxdgen/error.hpp"
+
+namespace pxdgen {
+
+namespace {
+const float* optional_bias(Weights& weights, const std::string& prefix, int out) {
+  const std::string name = prefix + ".bias";
+  return weights.has(name) ? weights.get(name, {out}).data : nullptr;
+}
+}  // namespace
+
+Conv2d Conv2d::load(Weights& weights, const std::string& prefix, int in, int out, int kernel,
+                    int stride, int pad) {
+  Conv2d c;
+  c.weight = weights.get(prefix + ".weight", {out, in, kernel, kernel});
+  c.out = static_cast<int>(c.weight.dim(0));
+  c.in = static_cast<int>(c.weight.dim(1));
+  c.kernel = kernel;
+  c.stride = stride;
+  c.pad = pad;
+  c.bias = optional_bias(weights, prefix, c.out);
+  return c;
+}
+
+void Conv2d::forward(const float* x, int height, int width, float* y) const {
+  kernels::ref::conv2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel, stride,
+                           pad, y);
+}
+
+double Conv2d::macs(int height, int width) const {
+  return static_cast<double>(out_size(height)) * out_size(width) * in * out * kernel * kernel;
+}
+
+ConvTranspose2d ConvTranspose2d::load(Weights& weights, const std::string& prefix, int in,
+                                      int out, int kernel, int stride, int pad, int output_pad) {
+  ConvTranspose2d c;
+  c.weight = weights.get(prefix + ".weight", {in, out, kernel, kernel});
+  c.in = static_cast<int>(c.weight.dim(0));
+  c.out = static_cast<int>(c.weight.dim(1));
+  c.kernel = kernel;
+  c.stride = stride;
+  c.pad = pad;
+  c.output_pad = output_pad;
+  c.bias = optional_bias(weights, prefix, c.out);
+  return c;
+}
+
+void ConvTranspose2d::forward(const float* x, int height, int width, float* y) const {
+  kernels::ref::conv_transpose2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel,
+                                     stride, pad, output_pad, y);
+}
+
+double ConvTranspose2d::macs(int height, int width) const {
+  return static_cast<double>(height) * width * in * out * kernel * kernel;
+}
+
+Linear Linear::load(Weights& weights, const std::string& prefix, int in, int out) {
+  Linear l;
+  l.weight = weights.get(prefix + ".weight", {out, in});
+  l.out = static_cast<int>(l.weight.dim(0));
+  l.in = static_cast<int>(l.weight.dim(1));
+  l.bias = optional_bias(weights, prefix, l.out);
+  return l;
+}
+
+void Linear::forward(const float* x, int rows, float* y) const {
+  kernels::ref::linear_f32(x, rows, in, weight.data, bias, out, y);
+}
+
+BatchNorm BatchNorm::load(Weights& weights, const std::string& prefix, int channels,
+                          bool biggan_names, float eps) {
+  const WeightView gain = weights.get(prefix + (biggan_names ? ".gain" : ".weight"), {channels});
+  const WeightView bias = weights.get(prefix + ".bias", {channels});
+  const WeightView mean =
+      weights.get(prefix + (biggan_names ? ".stored_mean" : ".running_mean"), {channels});
+  const WeightView var =
+      weights.get(prefix + (biggan_names ? ".stored_var" : ".running_var"), {channels});
+  const std::string counter = prefix + ".num_batches_tracked";
+  if (weights.has(counter)) weights.get(counter);
+  BatchNorm bn;
+  bn.scale.resize(channels);
+  bn.shift.resize(channels);
+  for (int c = 0; c < channels; ++c) {
+    if (var.data[c] < 0) throw Error("tensor '" + prefix + "' has a negative variance");
+    const float inv = 1.0f / std::sqrt(var.data[c] + eps);
+    bn.scale[c] = gain.data[c] * inv;
+    bn.shift[c] = bias.data[c] - mean.data[c] * gain.data[c] * inv;
+  }
+  return bn;
+}
+
+void BatchNorm::forward(const float* x, size_t plane, bool relu, float* y) const {
+  kernels::ref::scale_shift_f32(x, channels(), plane, scale.data(), shift.data(), relu, y);
+}
+
+LayerNorm LayerNorm::load(Weights& weights, const std::string& prefix, int dim) {
+  LayerNorm n;
+  n.weight = weights.get(prefix + ".weight", {dim}).data;
+  n.bias = weights.get(prefix + ".bias", {dim}).data;
+  n.dim = dim;
+  return n;
+}
+
+void LayerNorm::forward(const float* x, int rows, float* y) const {
+  kernels::ref::layernorm_f32(x, rows, dim, weight, bias, 1e-5f, y);
+}
+
+}  // namespace pxdgen

@@ -1,0 +1,86 @@
+#pragma once
+/// @file layers.hpp
+/// The layers the generator families are built from: weights looked up and shape-checked
+/// at model load, forward passes through the kernels.
+
+#include <string>
+#include <vector>
+
+#include "engine/weights.hpp"
+
+namespace pxdgen {
+
+/// Grow-only scratch buffers of one thread: sized by the first event, reused after.
+class Workspace {
+ public:
+  /// Buffer `slot` with room for at least n floats (contents not preserved on growth).
+  float* get(size_t slot, size_t n) {
+    if (slot >= buffers_.size()) buffers_.resize(slot + 1);
+    if (buffers_[slot].size() < n) buffers_[slot].resize(n);
+    return buffers_[slot].data();
+  }
+
+ private:
+  std::vector<std::vector<float>> buffers_;
+};
+
+/// Conv2d in PyTorch layout, bias optional.
+struct Conv2d {
+  WeightView weight;
+  const float* bias = nullptr;
+  int in = 0, out = 0, kernel = 0, stride = 1, pad = 0;
+
+  /// Loads `prefix.weight` (out, in, k, k) and, if present, `prefix.bias` (out).
+  /// in/out of -1 accept any size.
+  static Conv2d load(Weights& weights, const std::string& prefix, int in, int out, int kernel,
+                     int stride, int pad);
+  int out_size(int size) const { return (size + 2 * pad - kernel) / stride + 1; }
+  void forward(const float* x, int height, int width, float* y) const;
+  double macs(int height, int width) const;
+};
+
+/// ConvTranspose2d in PyTorch layout (in, out, k, k), bias optional.
+struct ConvTranspose2d {
+  WeightView weight;
+  const float* bias = nullptr;
+  int in = 0, out = 0, kernel = 0, stride = 1, pad = 0, output_pad = 0;
+
+  static ConvTranspose2d load(Weights& weights, const std::string& prefix, int in, int out,
+                              int kernel, int stride, int pad, int output_pad);
+  int out_size(int size) const { return (size - 1) * stride - 2 * pad + kernel + output_pad; }
+  void forward(const float* x, int height, int width, float* y) const;
+  double macs(int height, int width) const;
+};
+
+/// Linear in PyTorch layout (out, in), bias optional.
+struct Linear {
+  WeightView weight;
+  const float* bias = nullptr;
+  int in = 0, out = 0;
+
+  static Linear load(Weights& weights, const std::string& prefix, int in, int out);
+  void forward(const float* x, int rows, float* y) const;
+  double macs() const { return static_cast<double>(in) * out; }
+};
+
+/// Eval-mode BatchNorm2d folded into a per-channel scale and shift.
+struct BatchNorm {
+  std::vector<float> scale, shift;
+  /// Loads `prefix.{weight,bias,running_mean,running_var}` (torch.nn.BatchNorm2d) or,
+  /// with `biggan_names`, `prefix.{gain,bias,stored_mean,stored_var}`.
+  static BatchNorm load(Weights& weights, const std::string& prefix, int channels,
+                        bool biggan_names, float eps = 1e-5f);
+  int channels() const { return static_cast<int>(scale.size()); }
+  void forward(const float* x, size_t plane, bool relu, float* y) const;
+};
+
+/// LayerNorm with affine weight and bias.
+struct LayerNorm {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  int dim = 0;
+  static LayerNorm load(Weights& weights, const std::string& prefix, int dim);
+  void forward(const float* x, int rows, float* y) const;
+};
+
+}  // namespace pxdgen

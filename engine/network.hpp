@@ -1,0 +1,50 @@
+#pragma once
+/// @file network.hpp
+/// A generator network: the engine graph built from a model file. Every family computes
+/// an event in two steps: conditioning over all 40 sensors (embeddings, the relational
+/// module), then an independent image synthesis per sensor, which is where the
+/// arithmetic is and what runs in parallel.
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/layers.hpp"
+#include "pxdgen/pxdgen.hpp"
+
+namespace pxdgen {
+
+class Network {
+ public:
+  virtual ~Network() = default;
+  virtual int dim_z() const = 0;
+  /// Extra per-sensor random inputs (4 for the IEA-GAN research variant).
+  virtual int dim_rdof() const { return 0; }
+  /// Length of the per-sensor vector that condition() hands to synthesize().
+  virtual int cond_dim() const = 0;
+  virtual double macs_per_sensor() const = 0;
+  virtual std::string variant() const { return ""; }
+
+  /// z: 40 x dim_z, rdof: 40 x dim_rdof (null if 0) -> cond: 40 x cond_dim.
+  virtual void condition(const float* z, const float* rdof, float* cond) const = 0;
+  /// One sensor's pre-tanh image (256 x 768) from its conditioning vector.
+  virtual void synthesize(int sensor, const float* cond, Workspace& ws,
+                          float* logits) const = 0;
+};
+
+/// Builds the network the header's "family" names. Throws pxdgen::Error for an unknown
+/// family or tensors that do not fit it.
+std::unique_ptr<Network> build_network(Weights& weights, const nlohmann::json& header,
+                                       Backend backend);
+
+std::unique_ptr<Network> build_biggan_deep(Weights& weights, const nlohmann::json& hparams,
+                                           Backend backend);
+std::unique_ptr<Network> build_wgan_convnet(Weights& weights, const nlohmann::json& hparams,
+                                            Backend backend);
+std::unique_ptr<Network> build_wgan_resnet(Weights& weights, const nlohmann::json& hparams,
+                                           Backend backend);
+std::unique_ptr<Network> build_sequential(Weights& weights, const nlohmann::json& hparams,
+                                          Backend backend);
+
+}  // namespace pxdgen

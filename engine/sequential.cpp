@@ -1,0 +1,154 @@
+// Plain layer stacks (MODELS.md section 8): a layer list in the model header, the tensors
+// of an nn.Sequential ("<index>.weight"), no family-specific code.
+
+#include <cmath>
+#include <variant>
+
+#include "engine/network.hpp"
+#include "kernels/reference/reference.hpp"
+
+namespace pxdgen {
+namespace {
+
+namespace ref = kernels::ref;
+
+struct Shape {
+  int c = 0, h = 1, w = 1;  // a flat vector is (c, 1, 1)
+  size_t size() const { return static_cast<size_t>(c) * h * w; }
+};
+
+struct Reshape {};
+struct Upsample {};
+struct Activation {
+  enum Kind { relu, leaky_relu, tanh } kind = relu;
+  float slope = 0;
+};
+using Layer = std::variant<Linear, Reshape, Conv2d, ConvTranspose2d, Upsample, BatchNorm, Activation>;
+
+class Sequential final : public Network {
+ public:
+  Sequential(Weights& w, const nlohmann::json& hp) {
+    dim_z_ = hp.at("dim_z").get<int>();
+    if (dim_z_ <= 0) throw Error("sequential model: dim_z must be positive");
+    const auto& layers = hp.at("layers");
+    if (!layers.is_array() || layers.empty()) throw Error("sequential model: empty layer list");
+    Shape shape{dim_z_, 1, 1};
+    widest_ = shape.size();
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const auto& spec = layers[i];
+      const std::string type = spec.at("type").get<std::string>();
+      const std::string name = std::to_string(i);
+      const std::string where = "sequential layer " + name + " (" + type + ")";
+      const bool flat = shape.h == 1 && shape.w == 1;
+      if (type == "linear") {
+        if (!flat) throw Error(where + " needs a flat input");
+        Linear l = Linear::load(w, name, shape.c, spec.at("out").get<int>());
+        macs_ += l.macs();
+        shape = {l.out, 1, 1};
+        layers_.emplace_back(std::move(l));
+      } else if (type == "reshape") {
+        const auto dims = spec.at("shape").get<std::vector<int>>();
+        if (dims.size() != 3) throw Error(where + ": shape must be [C, H, W]");
+        Shape next{dims[0], dims[1], dims[2]};
+        if (dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 || next.size() != shape.size())
+          throw Error(where + ": cannot reshape " + std::to_string(shape.size()) + " values");
+        shape = next;
+        layers_.emplace_back(Reshape{});
+      } else if (type == "conv2d") {
+        Conv2d c = Conv2d::load(w, name, shape.c, spec.at("out").get<int>(), spec.at("kernel").get<int>(),
+                                spec.value("stride", 1), spec.value("padding", 0));
+        if (c.stride <= 0 || c.pad < 0 || c.out_size(shape.h) <= 0 || c.out_size(shape.w) <= 0)
+          throw Error(where + ": invalid stride, padding or input size");
+        macs_ += c.macs(shape.h, shape.w);
+        shape = {c.out, c.out_size(shape.h), c.out_size(shape.w)};
+        layers_.emplace_back(std::move(c));
+      } else if (type == "conv_transpose2d") {
+        ConvTranspose2d c = ConvTranspose2d::load(
+            w, name, shape.c, spec.at("out").get<int>(), spec.at("kernel").get<int>(),
+            spec.value("stride", 1), spec.value("padding", 0), spec.value("output_padding", 0));
+        if (c.stride <= 0 || c.pad < 0 || c.output_pad < 0 || c.output_pad >= c.stride ||
+            c.out_size(shape.h) <= 0 || c.out_size(shape.w) <= 0)
+          throw Error(where + ": invalid stride, padding or output_padding");
+        macs_ += c.macs(shape.h, shape.w);
+        shape = {c.out, c.out_size(shape.h), c.out_size(shape.w)};
+        layers_.emplace_back(std::move(c));
+      } else if (type == "upsample") {
+        if (spec.value("scale", 2) != 2) throw Error(where + ": only scale 2 is supported");
+        shape = {shape.c, 2 * shape.h, 2 * shape.w};
+        layers_.emplace_back(Upsample{});
+      } else if (type == "batchnorm2d") {
+        layers_.emplace_back(BatchNorm::load(w, name, shape.c, false, spec.value("eps", 1e-5f)));
+      } else if (type == "relu") {
+        layers_.emplace_back(Activation{Activation::relu, 0.0f});
+      } else if (type == "leaky_relu") {
+        layers_.emplace_back(Activation{Activation::leaky_relu, spec.value("slope", 0.01f)});
+      } else if (type == "tanh") {
+        if (i + 1 != layers.size()) throw Error(where + ": tanh is supported as the last layer only");
+        layers_.emplace_back(Activation{Activation::tanh, 0.0f});
+      } else {
+        throw Error(where + ": unknown layer type (known: linear, reshape, conv2d, "
+                    "conv_transpose2d, upsample, batchnorm2d, relu, leaky_relu, tanh)");
+      }
+      if (shape.size() > (size_t{1} << 28)) throw Error(where + ": activation too large");
+      widest_ = std::max(widest_, shape.size());
+      shapes_.push_back(shape);
+    }
+    if (shape.c != 1 || shape.h != kImageRows || shape.w != kImageCols)
+      throw Error("sequential model must end in a (1, 256, 768) image, not (" + std::to_string(shape.c) +
+                  ", " + std::to_string(shape.h) + ", " + std::to_string(shape.w) + ")");
+    const auto* last = std::get_if<Activation>(&layers_.back());
+    if (last == nullptr || last->kind != Activation::tanh)
+      throw Error("sequential model must end with tanh");
+  }
+
+  int dim_z() const override { return dim_z_; }
+  int cond_dim() const override { return dim_z_; }
+  double macs_per_sensor() const override { return macs_; }
+
+  void condition(const float* z, const float*, float* cond) const override {
+    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
+  }
+
+  void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
+    float* x = ws.get(0, widest_);
+    float* y = ws.get(1, widest_);
+    std::copy(cond, cond + dim_z_, x);
+    Shape shape{dim_z_, 1, 1};
+    // The final tanh is left to the caller: the output is the pre-tanh image.
+    for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+      const Shape next = shapes_[i];
+      const Layer& layer = layers_[i];
+      bool swapped = true;
+      if (const auto* l = std::get_if<Linear>(&layer)) l->forward(x, 1, y);
+      else if (const auto* c = std::get_if<Conv2d>(&layer)) c->forward(x, shape.h, shape.w, y);
+      else if (const auto* t = std::get_if<ConvTranspose2d>(&layer)) t->forward(x, shape.h, shape.w, y);
+      else if (std::holds_alternative<Upsample>(layer)) ref::upsample2x_nearest_f32(x, shape.c, shape.h, shape.w, y);
+      else if (const auto* bn = std::get_if<BatchNorm>(&layer)) { bn->forward(x, static_cast<size_t>(shape.h) * shape.w, false, x); swapped = false; }
+      else if (const auto* a = std::get_if<Activation>(&layer)) {
+        if (a->kind == Activation::tanh) ref::tanh_f32(x, shape.size(), x);
+        else ref::relu_f32(x, shape.size(), a->kind == Activation::relu ? 0.0f : a->slope, x);
+        swapped = false;
+      } else {
+        swapped = false;  // reshape: same values
+      }
+      if (swapped) std::swap(x, y);
+      shape = next;
+    }
+    std::copy(x, x + shape.size(), logits);
+  }
+
+ private:
+  int dim_z_ = 0;
+  double macs_ = 0;
+  size_t widest_ = 0;
+  std::vector<Layer> layers_;
+  std::vector<Shape> shapes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Network> build_sequential(Weights& weights, const nlohmann::json& hparams, Backend) {
+  return std::make_unique<Sequential>(weights, hparams);
+}
+
+}  // namespace pxdgen

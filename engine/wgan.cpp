@@ -1,0 +1,163 @@
+// The two WGAN proof-of-concept generators of the Belle II software: MODELS.md sections 6, 7.
+
+#include "engine/network.hpp"
+#include "kernels/reference/reference.hpp"
+
+namespace pxdgen {
+namespace {
+
+namespace ref = kernels::ref;
+
+constexpr int kBottomH = 8, kBottomW = 24;
+
+/// fc -> (512, 8, 24) -> five [conv 5x5, BN, ReLU, up2] -> conv 5x5 -> 1.
+class WganConvNet final : public Network {
+ public:
+  WganConvNet(Weights& w, const nlohmann::json& hp) {
+    dim_z_ = hp.value("dim_z", 96);
+    fc_ = Linear::load(w, "fc", dim_z_, -1);
+    if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
+    int channels = fc_.out / (kBottomH * kBottomW);
+    macs_ = fc_.macs();
+    int h = kBottomH, wd = kBottomW;
+    for (int i = 0; i < 5; ++i) {
+      convs_.push_back(Conv2d::load(w, "features." + std::to_string(4 * i), channels, -1, 5, 1, 2));
+      channels = convs_.back().out;
+      bns_.push_back(BatchNorm::load(w, "features." + std::to_string(4 * i + 1), channels, false));
+      macs_ += convs_.back().macs(h, wd);
+      h *= 2;
+      wd *= 2;
+    }
+    convs_.push_back(Conv2d::load(w, "features.20", channels, 1, 5, 1, 2));
+    macs_ += convs_.back().macs(h, wd);
+  }
+  int dim_z() const override { return dim_z_; }
+  int cond_dim() const override { return dim_z_; }
+  double macs_per_sensor() const override { return macs_; }
+
+  void condition(const float* z, const float*, float* cond) const override {
+    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
+  }
+
+  void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
+    size_t widest = fc_.out;
+    for (size_t i = 0; i + 1 < convs_.size(); ++i)
+      widest = std::max(widest, static_cast<size_t>(convs_[i].out) * (kBottomH * kBottomW) << (2 * (i + 1)));
+    float* x = ws.get(0, widest);
+    float* y = ws.get(1, widest);
+    fc_.forward(cond, 1, x);
+    int h = kBottomH, wd = kBottomW;
+    for (size_t i = 0; i + 1 < convs_.size(); ++i) {
+      convs_[i].forward(x, h, wd, y);
+      bns_[i].forward(y, static_cast<size_t>(h) * wd, true, y);
+      ref::upsample2x_nearest_f32(y, convs_[i].out, h, wd, x);
+      h *= 2;
+      wd *= 2;
+    }
+    convs_.back().forward(x, h, wd, logits);
+  }
+
+ private:
+  int dim_z_ = 96;
+  double macs_ = 0;
+  Linear fc_;
+  std::vector<Conv2d> convs_;
+  std::vector<BatchNorm> bns_;
+};
+
+/// fc -> (256, 8, 24) -> five upsampling residual blocks -> BN, ReLU, conv 3x3 -> 1.
+class WganResNet final : public Network {
+  struct Block {
+    BatchNorm norm1, norm2;
+    Conv2d conv1, conv2, skip;
+  };
+
+ public:
+  WganResNet(Weights& w, const nlohmann::json& hp) {
+    dim_z_ = hp.value("dim_z", 96);
+    fc_ = Linear::load(w, "fc", dim_z_, -1);
+    if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
+    int channels = fc_.out / (kBottomH * kBottomW);
+    macs_ = fc_.macs();
+    int h = kBottomH, wd = kBottomW;
+    for (int k = 0; k < 5; ++k) {
+      const std::string p = "blocks." + std::to_string(k) + ".";
+      Block b;
+      b.norm1 = BatchNorm::load(w, p + "norm1", channels, false);
+      b.conv1 = Conv2d::load(w, p + "conv1", channels, -1, 3, 1, 1);
+      b.norm2 = BatchNorm::load(w, p + "norm2", b.conv1.out, false);
+      b.conv2 = Conv2d::load(w, p + "conv2", b.conv1.out, -1, 3, 1, 1);
+      b.skip = Conv2d::load(w, p + "conv", channels, b.conv2.out, 1, 1, 0);
+      macs_ += b.skip.macs(h, wd);
+      h *= 2;
+      wd *= 2;
+      macs_ += b.conv1.macs(h, wd) + b.conv2.macs(h, wd);
+      channels = b.conv2.out;
+      blocks_.push_back(std::move(b));
+    }
+    norm_ = BatchNorm::load(w, "norm", channels, false);
+    conv_ = Conv2d::load(w, "conv", channels, 1, 3, 1, 1);
+    macs_ += conv_.macs(h, wd);
+  }
+  int dim_z() const override { return dim_z_; }
+  int cond_dim() const override { return dim_z_; }
+  double macs_per_sensor() const override { return macs_; }
+
+  void condition(const float* z, const float*, float* cond) const override {
+    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
+  }
+
+  void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
+    size_t widest = fc_.out;
+    int h = kBottomH, wd = kBottomW;
+    for (const Block& b : blocks_) {
+      h *= 2;
+      wd *= 2;
+      widest = std::max(widest, static_cast<size_t>(std::max({b.conv1.in, b.conv1.out, b.conv2.out})) * h * wd);
+    }
+    float* x = ws.get(0, widest);
+    float* y = ws.get(1, widest);
+    float* t = ws.get(2, widest);
+    float* u = ws.get(3, widest);
+    fc_.forward(cond, 1, x);
+    h = kBottomH;
+    wd = kBottomW;
+    for (const Block& b : blocks_) {
+      const size_t plane = static_cast<size_t>(h) * wd;
+      // The 1x1 skip commutes with nearest upsampling: convolve the small input.
+      b.skip.forward(x, h, wd, t);
+      ref::upsample2x_nearest_f32(t, b.skip.out, h, wd, y);
+      b.norm1.forward(x, plane, true, t);
+      ref::upsample2x_nearest_f32(t, b.norm1.channels(), h, wd, u);
+      h *= 2;
+      wd *= 2;
+      b.conv1.forward(u, h, wd, t);
+      b.norm2.forward(t, static_cast<size_t>(h) * wd, true, t);
+      b.conv2.forward(t, h, wd, u);
+      ref::add_f32(u, static_cast<size_t>(b.conv2.out) * h * wd, y);
+      std::swap(x, y);
+    }
+    norm_.forward(x, static_cast<size_t>(h) * wd, true, x);
+    conv_.forward(x, h, wd, logits);
+  }
+
+ private:
+  int dim_z_ = 96;
+  double macs_ = 0;
+  Linear fc_;
+  std::vector<Block> blocks_;
+  BatchNorm norm_;
+  Conv2d conv_;
+};
+
+}  // namespace
+
+std::unique_ptr<Network> build_wgan_convnet(Weights& weights, const nlohmann::json& hparams, Backend) {
+  return std::make_unique<WganConvNet>(weights, hparams);
+}
+
+std::unique_ptr<Network> build_wgan_resnet(Weights& weights, const nlohmann::json& hparams, Backend) {
+  return std::make_unique<WganResNet>(weights, hparams);
+}
+
+}  // namespace pxdgen

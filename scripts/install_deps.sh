@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs pxdgen's build and test dependencies from Debian packages. Safe to run again.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  libeigen3-dev libdnnl-dev libomp-dev nlohmann-json3-dev libbenchmark-dev doctest-dev
+  python3-torch python3-numpy
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
