@@ -19,7 +19,7 @@ struct RandomBigGanSpec {
   std::vector<int> attention_stages;  ///< non-local attention after these stages
   uint64_t seed = 20261123;
   /// Bias of the final convolution: sets how sparse the random output is.
-  float output_bias = -2.0f;
+  float output_bias = -0.48f;
   bool fp16 = false;
 };
 
