@@ -49,8 +49,8 @@ struct PickleValue {
   std::string name;
   /// list, tuple, set: the elements. object: items APPENDed to it.
   std::vector<PickleValue*> items;
-  /// dict: key/value pairs in insertion order (a repeated key keeps its first position,
-  /// with the last value). object: items SET on it.
+  /// dict: key/value pairs in the order they were set (a key repeated by a hand-made
+  /// pickle appears twice). object: items SET on it.
   std::vector<std::pair<PickleValue*, PickleValue*>> entries;
   /// object, and a dict built by calling a class such as collections.OrderedDict: what was
   /// called (usually a global) and its argument tuple.

@@ -34,6 +34,10 @@ How the weights are drawn (all from --seed, deterministic):
   * biases ~ N(0, 0.05); BN stored / running means ~ N(0, 0.1), variances
     ~ U(0.5, 2); BN and LayerNorm affine weights ~ U(0.7, 1.3), biases
     ~ N(0, 0.1); non-local attention gamma ~ +-U(0.3, 1).
+  * The kernels of the last conv (the one feeding the tanh) lose 75 % of
+    their spatial mean (w -= 0.75 * mean over kh, kw), so that the output is
+    not dominated by one constant level per image (random weights otherwise
+    give nearly flat images whose level varies from sensor to sensor).
   * Output calibration: on event 0 the pre-tanh output L (without the final
     bias) is computed; then the final layer is rescaled by s so that std(s L)
     = 0.5 (BigGAN family: the output BN gain and bias are multiplied by s,
@@ -62,6 +66,7 @@ FAMILIES = BIGGAN_FAMILIES + ("wgan_convnet", "wgan_resnet", "sequential")
 CUT = -0.26
 TARGET_STD = 0.5
 TARGET_FRACTION = 0.03
+HIGHPASS = 0.75
 
 DEFAULT_LAYERS = {
     "dim_z": 96,
@@ -152,21 +157,30 @@ def randomize_(model):
 
 
 def final_layers(model):
-    """(scale_fn, bias_param) of the layer that feeds the tanh."""
+    """(scale_fn, bias_param, last_layer) of the layer that feeds the tanh."""
     if isinstance(model, pm.BigGanDeepGenerator):
         bn, conv = model.output_layer[0], model.output_layer[2]
 
         def scale(s):
             bn.gain.mul_(s)
             bn.bias.mul_(s)
-        return scale, conv.bias
+        return scale, conv.bias, conv
     if isinstance(model, pm.WganConvNet):
         last = model.features[-1]
     elif isinstance(model, pm.WganResNet):
         last = model.conv
     else:
         last = [m for m in model.net if hasattr(m, "weight")][-1]
-    return (lambda s: last.weight.mul_(s)), getattr(last, "bias", None)
+    return (lambda s: last.weight.mul_(s)), getattr(last, "bias", None), last
+
+
+@torch.no_grad()
+def highpass_final_(model, amount=HIGHPASS):
+    """Remove `amount` of the spatial mean of every kernel of the last conv."""
+    last = final_layers(model)[2]
+    if isinstance(last, (nn.Conv2d, nn.ConvTranspose2d)):
+        w = last.weight
+        w.sub_(amount * w.mean(dim=(2, 3), keepdim=True))
 
 
 def run(model, family, z, r, sensors, raw=False):
@@ -181,7 +195,7 @@ def run(model, family, z, r, sensors, raw=False):
 
 @torch.no_grad()
 def calibrate_(model, family, z, r, sensors):
-    scale_fn, bias = final_layers(model)
+    scale_fn, bias, _ = final_layers(model)
     logits = run(model, family, z, r, sensors, raw=True)
     b_old = float(bias) if bias is not None else 0.0
     lin = (logits - b_old).double().numpy().ravel()
@@ -254,6 +268,18 @@ def nest_checkpoint(sd, nest, config):
             "hparams": {"lr": 5e-05, "betas": [0.0, 0.999]}, "name": "generator"}
 
 
+def production_adu(x, transform):
+    """MODELS.md section 2 on float32 images (..., 256, 768) -> uint8, cropped."""
+    x = x[..., 3:253, :].astype(np.float32)
+    if transform == "ieagan":
+        a = np.float32(0.5) * np.where(x > np.float32(CUT), x, np.float32(-1)) \
+            + np.float32(0.5)
+    else:
+        a = np.clip(np.float32(0.5) * x + np.float32(0.5), 0, 1).astype(np.float32)
+    adu = np.power(np.float32(256), a, dtype=np.float32) - np.float32(1)
+    return np.clip(adu, 0, 255).astype(np.uint8)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--family", required=True, choices=FAMILIES)
@@ -288,6 +314,7 @@ def main(argv=None):
 
     model = build_model(args)
     randomize_(model)
+    highpass_final_(model)
     model.eval()
     dim_z = model.dim_z
     is_biggan = args.family in BIGGAN_FAMILIES
@@ -337,8 +364,16 @@ def main(argv=None):
     np.save(os.path.join(args.out, "expected.npy"), expected)
 
     frac = float((expected > CUT).mean())
+    per_sensor = (expected > CUT).mean(axis=(0, 2, 3))
+    transform = config.get("output_transform", "wgan") if not is_biggan else "ieagan"
+    adu = production_adu(expected, transform)
     stats = {"frac_above_cut": frac, "min": float(expected.min()),
-             "mean": float(expected.mean()), "max": float(expected.max())}
+             "mean": float(expected.mean()), "max": float(expected.max()),
+             "frac_above_cut_per_sensor": [round(float(f), 5) for f in per_sensor],
+             "transform": transform,
+             "digit_occupancy": float((adu > 0).mean()),
+             "digits_per_event": float((adu > 0).sum() / args.events),
+             "adu_max": int(adu.max())}
     meta = {"family": args.family,
             "variant": args.family if is_biggan else None,
             "ch": args.ch if args.family != "sequential" else None,
@@ -349,6 +384,7 @@ def main(argv=None):
             "seconds": seconds, "threads": torch.get_num_threads(),
             "n_params": int(sum(p.numel() for p in model.parameters())),
             "calibration": {"scale": scale, "final_bias": bias,
+                            "highpass": HIGHPASS,
                             "target_std": TARGET_STD,
                             "target_fraction": TARGET_FRACTION},
             "output": stats, "torch": torch.__version__}
@@ -358,7 +394,9 @@ def main(argv=None):
           f"events={args.events} storage={args.storage}: "
           f"frac>{CUT}={frac:.4f} min={stats['min']:.4f} "
           f"mean={stats['mean']:.4f} max={stats['max']:.4f} "
-          f"forward={seconds:.2f}s params={meta['n_params']}")
+          f"forward={seconds:.2f}s params={meta['n_params']} "
+          f"sensors_partial={int(((per_sensor > 0.001) & (per_sensor < 0.3)).sum())} "
+          f"digit_occ={stats['digit_occupancy']:.4f} adu_max={stats['adu_max']}")
     return meta
 
 
