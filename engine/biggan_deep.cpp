@@ -123,46 +123,33 @@ struct GBlock {
     return total;
   }
 
-  /// x (in, H, W) in slot `x_slot` -> (out, H', W') in slot `y_slot`.
-  void forward(const float* cond, const float* x, int height, int width, float* y,
+  /// x (in, H, W) -> y (out, H', W'). Batch norms, ReLUs and the upsampling are fused
+  /// into the convolutions' input loads; the skip is written first and the last 1x1
+  /// convolution accumulates onto it.
+  void forward(const KernelTable& k, const float* cond, const float* x, int height, int width, float* y,
                Workspace& ws) const {
     const size_t plane = static_cast<size_t>(height) * width;
     const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
     const size_t out_plane = static_cast<size_t>(oh) * ow;
-    const size_t widest = static_cast<size_t>(std::max(in, hidden)) * out_plane;
-    float* a = ws.get(2, widest);
-    float* b = ws.get(3, widest);
-    float* scale = ws.get(4, std::max(in, out) + hidden);
-    float* shift = ws.get(5, std::max(in, out) + hidden);
+    float* a = ws.get(2, static_cast<size_t>(hidden) * out_plane);
+    float* b = ws.get(3, static_cast<size_t>(hidden) * out_plane);
+    float* scale = ws.get(4, std::max(in, hidden));
+    float* shift = ws.get(5, std::max(in, hidden));
 
     bn1.fold(cond, scale, shift);
-    ref::scale_shift_f32(x, in, plane, scale, shift, true, a);
-    conv1.forward(a, height, width, b);
+    conv1.forward(k, x, height, width, b, {scale, shift, false});
     bn2.fold(cond, scale, shift);
-    ref::scale_shift_f32(b, hidden, plane, scale, shift, true, b);
-    float* t = b;
-    float* free = a;
-    if (upsample) {
-      ref::upsample2x_nearest_f32(b, hidden, height, width, a);
-      std::swap(t, free);
-    }
-    conv2.forward(t, oh, ow, free);
-    std::swap(t, free);
+    conv2.forward(k, b, height, width, a, {scale, shift, upsample});
     bn3.fold(cond, scale, shift);
-    ref::scale_shift_f32(t, hidden, out_plane, scale, shift, true, t);
-    conv3.forward(t, oh, ow, free);
-    std::swap(t, free);
-    bn4.fold(cond, scale, shift);
-    ref::scale_shift_f32(t, hidden, out_plane, scale, shift, true, t);
-    conv4.forward(t, oh, ow, y);
+    conv3.forward(k, a, oh, ow, b, {scale, shift, false});
     // Skip: the first `out` channels of x, upsampled like the residual path.
-    for (int c = 0; c < out; ++c) {
-      const float* xc = x + c * plane;
-      float* yc = y + c * out_plane;
-      for (int i = 0; i < oh; ++i)
-        for (int j = 0; j < ow; ++j) yc[static_cast<size_t>(i) * ow + j] += xc[static_cast<size_t>(i / f) * width + j / f];
-    }
+    if (upsample)
+      ref::upsample2x_nearest_f32(x, out, height, width, y);
+    else
+      std::copy(x, x + out * plane, y);
+    bn4.fold(cond, scale, shift);
+    conv4.forward(k, b, oh, ow, y, {scale, shift, false}, /*accumulate=*/true);
     if (attention) attention->forward(y, oh, ow, ws);
   }
 };
@@ -231,7 +218,7 @@ struct RelationalModule {
 
 class BigGanDeep final : public Network {
  public:
-  BigGanDeep(Weights& w, const nlohmann::json& hp) {
+  BigGanDeep(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     variant_ = hp.at("variant").get<std::string>();
     dim_z_ = hp.at("dim_z").get<int>();
     const int depth = hp.at("depth").get<int>();
@@ -350,15 +337,15 @@ class BigGanDeep final : public Network {
     height = bottom_h_;
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
-      g.forward(cond, x, height, width, y, ws);
+      g.forward(kernels_, cond, x, height, width, y, ws);
       if (g.upsample) {
         height *= 2;
         width *= 2;
       }
       std::swap(x, y);
     }
-    output_bn_.forward(x, static_cast<size_t>(height) * width, true, x);
-    output_conv_.forward(x, height, width, logits);
+    output_conv_.forward(kernels_, x, height, width, logits,
+                         {output_bn_.scale.data(), output_bn_.shift.data(), false});
   }
 
  private:
@@ -371,6 +358,7 @@ class BigGanDeep final : public Network {
     return out;
   }
 
+  const KernelTable& kernels_;
   std::string variant_;
   int dim_z_ = 0, rdof_ = 0, cond_dim_ = 0, bottom_h_ = 4, bottom_w_ = 12;
   double macs_ = 0;
@@ -385,8 +373,8 @@ class BigGanDeep final : public Network {
 }  // namespace
 
 std::unique_ptr<Network> build_biggan_deep(Weights& weights, const nlohmann::json& hparams,
-                                           Backend) {
-  return std::make_unique<BigGanDeep>(weights, hparams);
+                                           Backend backend) {
+  return std::make_unique<BigGanDeep>(weights, hparams, backend);
 }
 
 }  // namespace pxdgen

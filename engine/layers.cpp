@@ -32,6 +32,31 @@ void Conv2d::forward(const float* x, int height, int width, float* y) const {
                            pad, y);
 }
 
+void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
+                     const ConvInput& input, bool accumulate) const {
+  kernels::Conv2dArgs a;
+  a.in = x;
+  a.channels = in;
+  a.height = height;
+  a.width = width;
+  a.in_scale = input.scale;
+  a.in_shift = input.shift;
+  a.upsample2x = input.upsample2x;
+  a.weight = weight.data;
+  a.bias = bias;
+  a.out_channels = out;
+  a.kernel = kernel;
+  a.out = y;
+  a.accumulate = accumulate;
+  k.conv2d_fused(a);
+}
+
+const KernelTable& kernel_table(Backend backend) {
+  static const KernelTable reference{kernels::conv2d_fused_f32_ref};
+  static const KernelTable fast{kernels::conv2d_fused_f32};
+  return backend == Backend::reference ? reference : fast;
+}
+
 double Conv2d::macs(int height, int width) const {
   return static_cast<double>(out_size(height)) * out_size(width) * in * out * kernel * kernel;
 }

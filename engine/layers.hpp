@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "engine/weights.hpp"
+#include "kernels/conv2d.hpp"
+#include "pxdgen/pxdgen.hpp"
 
 namespace pxdgen {
 
@@ -24,6 +26,21 @@ class Workspace {
   std::vector<std::vector<float>> buffers_;
 };
 
+/// The kernels a backend runs: the reference backend the oracle loops, the fast backend
+/// the best ISA of this CPU. Networks are written once against this table.
+struct KernelTable {
+  void (*conv2d_fused)(const kernels::Conv2dArgs&);
+};
+const KernelTable& kernel_table(Backend backend);
+
+/// What runs on a convolution's input before it: a folded batch norm with ReLU, and/or
+/// a nearest 2x upsampling (both fused into the convolution's input loads).
+struct ConvInput {
+  const float* scale = nullptr;  ///< per channel; null: no activation
+  const float* shift = nullptr;
+  bool upsample2x = false;
+};
+
 /// Conv2d in PyTorch layout, bias optional.
 struct Conv2d {
   WeightView weight;
@@ -35,7 +52,13 @@ struct Conv2d {
   static Conv2d load(Weights& weights, const std::string& prefix, int in, int out, int kernel,
                      int stride, int pad);
   int out_size(int size) const { return (size + 2 * pad - kernel) / stride + 1; }
+  /// Any stride and padding, reference loops.
   void forward(const float* x, int height, int width, float* y) const;
+  /// "Same" convolution (stride 1, padding k/2) through the backend's fused kernel:
+  /// y (+)= conv(input transform of x), x being (in, height, width) before upsampling.
+  void forward(const KernelTable& k, const float* x, int height, int width, float* y,
+               const ConvInput& input = {}, bool accumulate = false) const;
+  bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
 };
 

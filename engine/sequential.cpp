@@ -27,7 +27,7 @@ using Layer = std::variant<Linear, Reshape, Conv2d, ConvTranspose2d, Upsample, B
 
 class Sequential final : public Network {
  public:
-  Sequential(Weights& w, const nlohmann::json& hp) {
+  Sequential(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = hp.at("dim_z").get<int>();
     if (dim_z_ <= 0) throw Error("sequential model: dim_z must be positive");
     const auto& layers = hp.at("layers");
@@ -120,7 +120,10 @@ class Sequential final : public Network {
       const Layer& layer = layers_[i];
       bool swapped = true;
       if (const auto* l = std::get_if<Linear>(&layer)) l->forward(x, 1, y);
-      else if (const auto* c = std::get_if<Conv2d>(&layer)) c->forward(x, shape.h, shape.w, y);
+      else if (const auto* c = std::get_if<Conv2d>(&layer)) {
+        if (c->is_same_padding()) c->forward(kernels_, x, shape.h, shape.w, y);
+        else c->forward(x, shape.h, shape.w, y);
+      }
       else if (const auto* t = std::get_if<ConvTranspose2d>(&layer)) t->forward(x, shape.h, shape.w, y);
       else if (std::holds_alternative<Upsample>(layer)) ref::upsample2x_nearest_f32(x, shape.c, shape.h, shape.w, y);
       else if (const auto* bn = std::get_if<BatchNorm>(&layer)) { bn->forward(x, static_cast<size_t>(shape.h) * shape.w, false, x); swapped = false; }
@@ -138,6 +141,7 @@ class Sequential final : public Network {
   }
 
  private:
+  const KernelTable& kernels_;
   int dim_z_ = 0;
   double macs_ = 0;
   size_t widest_ = 0;
@@ -147,8 +151,8 @@ class Sequential final : public Network {
 
 }  // namespace
 
-std::unique_ptr<Network> build_sequential(Weights& weights, const nlohmann::json& hparams, Backend) {
-  return std::make_unique<Sequential>(weights, hparams);
+std::unique_ptr<Network> build_sequential(Weights& weights, const nlohmann::json& hparams, Backend backend) {
+  return std::make_unique<Sequential>(weights, hparams, backend);
 }
 
 }  // namespace pxdgen

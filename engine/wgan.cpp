@@ -13,7 +13,7 @@ constexpr int kBottomH = 8, kBottomW = 24;
 /// fc -> (512, 8, 24) -> five [conv 5x5, BN, ReLU, up2] -> conv 5x5 -> 1.
 class WganConvNet final : public Network {
  public:
-  WganConvNet(Weights& w, const nlohmann::json& hp) {
+  WganConvNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = hp.value("dim_z", 96);
     fc_ = Linear::load(w, "fc", dim_z_, -1);
     if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
@@ -47,17 +47,19 @@ class WganConvNet final : public Network {
     float* y = ws.get(1, widest);
     fc_.forward(cond, 1, x);
     int h = kBottomH, wd = kBottomW;
-    for (size_t i = 0; i + 1 < convs_.size(); ++i) {
-      convs_[i].forward(x, h, wd, y);
-      bns_[i].forward(y, static_cast<size_t>(h) * wd, true, y);
-      ref::upsample2x_nearest_f32(y, convs_[i].out, h, wd, x);
+    // Each convolution reads the previous one's output through BN, ReLU and up2.
+    convs_[0].forward(kernels_, x, h, wd, y);
+    for (size_t i = 1; i < convs_.size(); ++i) {
+      const ConvInput input{bns_[i - 1].scale.data(), bns_[i - 1].shift.data(), true};
+      convs_[i].forward(kernels_, y, h, wd, i + 1 == convs_.size() ? logits : x, input);
       h *= 2;
       wd *= 2;
+      std::swap(x, y);
     }
-    convs_.back().forward(x, h, wd, logits);
   }
 
  private:
+  const KernelTable& kernels_;
   int dim_z_ = 96;
   double macs_ = 0;
   Linear fc_;
@@ -73,7 +75,7 @@ class WganResNet final : public Network {
   };
 
  public:
-  WganResNet(Weights& w, const nlohmann::json& hp) {
+  WganResNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = hp.value("dim_z", 96);
     fc_ = Linear::load(w, "fc", dim_z_, -1);
     if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
@@ -118,30 +120,24 @@ class WganResNet final : public Network {
     float* x = ws.get(0, widest);
     float* y = ws.get(1, widest);
     float* t = ws.get(2, widest);
-    float* u = ws.get(3, widest);
     fc_.forward(cond, 1, x);
     h = kBottomH;
     wd = kBottomW;
     for (const Block& b : blocks_) {
-      const size_t plane = static_cast<size_t>(h) * wd;
       // The 1x1 skip commutes with nearest upsampling: convolve the small input.
-      b.skip.forward(x, h, wd, t);
+      b.skip.forward(kernels_, x, h, wd, t);
       ref::upsample2x_nearest_f32(t, b.skip.out, h, wd, y);
-      b.norm1.forward(x, plane, true, t);
-      ref::upsample2x_nearest_f32(t, b.norm1.channels(), h, wd, u);
+      b.conv1.forward(kernels_, x, h, wd, t, {b.norm1.scale.data(), b.norm1.shift.data(), true});
       h *= 2;
       wd *= 2;
-      b.conv1.forward(u, h, wd, t);
-      b.norm2.forward(t, static_cast<size_t>(h) * wd, true, t);
-      b.conv2.forward(t, h, wd, u);
-      ref::add_f32(u, static_cast<size_t>(b.conv2.out) * h * wd, y);
+      b.conv2.forward(kernels_, t, h, wd, y, {b.norm2.scale.data(), b.norm2.shift.data(), false}, true);
       std::swap(x, y);
     }
-    norm_.forward(x, static_cast<size_t>(h) * wd, true, x);
-    conv_.forward(x, h, wd, logits);
+    conv_.forward(kernels_, x, h, wd, logits, {norm_.scale.data(), norm_.shift.data(), false});
   }
 
  private:
+  const KernelTable& kernels_;
   int dim_z_ = 96;
   double macs_ = 0;
   Linear fc_;
@@ -152,12 +148,12 @@ class WganResNet final : public Network {
 
 }  // namespace
 
-std::unique_ptr<Network> build_wgan_convnet(Weights& weights, const nlohmann::json& hparams, Backend) {
-  return std::make_unique<WganConvNet>(weights, hparams);
+std::unique_ptr<Network> build_wgan_convnet(Weights& weights, const nlohmann::json& hparams, Backend backend) {
+  return std::make_unique<WganConvNet>(weights, hparams, backend);
 }
 
-std::unique_ptr<Network> build_wgan_resnet(Weights& weights, const nlohmann::json& hparams, Backend) {
-  return std::make_unique<WganResNet>(weights, hparams);
+std::unique_ptr<Network> build_wgan_resnet(Weights& weights, const nlohmann::json& hparams, Backend backend) {
+  return std::make_unique<WganResNet>(weights, hparams, backend);
 }
 
 }  // namespace pxdgen

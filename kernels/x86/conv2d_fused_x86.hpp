@@ -1,0 +1,23 @@
+#pragma once
+/// @file conv2d_fused_x86.hpp
+/// The per-ISA entry points of the fused convolution (see kernels/conv2d.hpp). Call one only
+/// on a CPU that has its ISA: conv2d_fused_f32 in kernels/conv2d_dispatch.cpp checks CPUID.
+
+#include <cstddef>
+
+#include "kernels/conv2d.hpp"
+
+namespace pxdgen::kernels::x86 {
+
+/// AVX2 + FMA, 8 lanes (kernels/x86/conv2d_fused_f32_avx2.cpp).
+void conv2d_fused_f32_avx2(const Conv2dArgs& args);
+
+/// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
+void conv2d_fused_f32_avx512(const Conv2dArgs& args);
+
+/// A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused by its
+/// next call; lives in the baseline-ISA dispatch unit so no standard-library code built with
+/// wider ISA flags can be shared with (and picked by the linker for) other units.
+void* conv2d_scratch(size_t bytes);
+
+}  // namespace pxdgen::kernels::x86

@@ -1,0 +1,51 @@
+#pragma once
+/// @file simd_avx2.hpp
+/// 8-lane float vectors for the shared x86 kernel bodies. Include only from a translation
+/// unit compiled with -mavx2 -mfma: every function here is inline and uses those ISAs.
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace pxdgen::kernels::x86 {
+
+struct SimdAvx2 {
+  using vec = __m256;
+  static constexpr int lanes = 8;
+  // 16 ymm registers: 4 x 3 accumulators + 3 input vectors + 1 broadcast weight.
+  static constexpr int tile_oc = 4;
+  static constexpr int tile_vecs = 3;
+  // The upsampling tile keeps two column phases: 2 x 2 x 2 accumulators + 6 inputs + 1 weight.
+  static constexpr int up_tile_oc = 2;
+  static constexpr int up_tile_vecs = 2;
+
+  static vec zero() { return _mm256_setzero_ps(); }
+  static vec set1(float x) { return _mm256_set1_ps(x); }
+  static vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+  static vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
+  static vec max(vec a, vec b) { return _mm256_max_ps(a, b); }
+
+  /// First n lanes (0 < n <= lanes) from memory; the others read as zero and the bytes
+  /// past p + n are not touched, so a row's last partial vector never faults.
+  static vec load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void store_partial(float* p, vec v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+
+  /// lo = e0 o0 e1 o1 e2 o2 e3 o3, hi = e4 o4 ... e7 o7: two column phases back to a row.
+  static void interleave(vec even, vec odd, vec& lo, vec& hi) {
+    const vec a = _mm256_unpacklo_ps(even, odd);  // e0 o0 e1 o1 | e4 o4 e5 o5
+    const vec b = _mm256_unpackhi_ps(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
+    lo = _mm256_permute2f128_ps(a, b, 0x20);
+    hi = _mm256_permute2f128_ps(a, b, 0x31);
+  }
+
+ private:
+  static __m256i mask(int n) {
+    alignas(64) static constexpr int32_t table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 8 - n));
+  }
+};
+
+}  // namespace pxdgen::kernels::x86

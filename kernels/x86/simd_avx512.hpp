@@ -1,0 +1,46 @@
+#pragma once
+/// @file simd_avx512.hpp
+/// 16-lane float vectors for the shared x86 kernel bodies. Include only from a translation
+/// unit compiled with -mavx512f: every function here is inline and uses that ISA.
+
+#include <immintrin.h>
+
+namespace pxdgen::kernels::x86 {
+
+struct SimdAvx512 {
+  using vec = __m512;
+  static constexpr int lanes = 16;
+  // 32 zmm registers: 8 x 3 accumulators + 3 input vectors + 1 broadcast weight.
+  static constexpr int tile_oc = 8;
+  static constexpr int tile_vecs = 3;
+  // 4 x 2 x 2 accumulators + 6 inputs + 1 weight.
+  static constexpr int up_tile_oc = 4;
+  static constexpr int up_tile_vecs = 2;
+
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec set1(float x) { return _mm512_set1_ps(x); }
+  static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  static vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  static vec max(vec a, vec b) { return _mm512_max_ps(a, b); }
+
+  /// First n lanes (0 < n <= lanes); masked-off lanes read as zero and do not fault.
+  static vec load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static void store_partial(float* p, vec v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+
+  /// lo = e0 o0 ... e7 o7, hi = e8 o8 ... e15 o15.
+  static void interleave(vec even, vec odd, vec& lo, vec& hi) {
+    // Index bit 4 selects the second source of permutex2var.
+    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    lo = _mm512_permutex2var_ps(even, lo_idx, odd);
+    hi = _mm512_permutex2var_ps(even, hi_idx, odd);
+  }
+
+ private:
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+};
+
+}  // namespace pxdgen::kernels::x86
