@@ -85,7 +85,7 @@ struct PickleLimits {
   size_t max_stack = size_t{1} << 22;   ///< values on the machine's stack
   size_t max_marks = size_t{1} << 12;   ///< open MARKs (nesting of literal containers)
   size_t max_memo = size_t{1} << 22;    ///< memo entries
-  size_t max_values = size_t{1} << 24;  ///< nodes created in all
+  size_t max_values = size_t{1} << 22;  ///< nodes created in all (each costs ~200 bytes)
 };
 
 /// The result of running one pickle.

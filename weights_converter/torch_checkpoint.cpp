@@ -42,6 +42,10 @@ namespace {
 
 using Kind = PickleValue::Kind;
 
+// float64 and int64 values beyond float32's range convert to +-inf, as in torch; that is
+// only defined behaviour on IEEE 754 targets.
+static_assert(std::numeric_limits<float>::is_iec559, "IEEE 754 float32 is required");
+
 size_t dtype_size(TorchDType d) {
   switch (d) {
     case TorchDType::f64:

@@ -1,5 +1,6 @@
 #include "engine/support/checksum.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>

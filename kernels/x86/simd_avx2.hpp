@@ -12,12 +12,12 @@ namespace pxdgen::kernels::x86 {
 struct SimdAvx2 {
   using vec = __m256;
   static constexpr int lanes = 8;
-  // 16 ymm registers: 4 x 3 accumulators + 3 input vectors + 1 broadcast weight.
-  static constexpr int tile_oc = 4;
-  static constexpr int tile_vecs = 3;
-  // The upsampling tile keeps two column phases: 2 x 2 x 2 accumulators + 6 inputs + 1 weight.
-  static constexpr int up_tile_oc = 2;
-  static constexpr int up_tile_vecs = 2;
+  // Tile shapes (see conv2d_fused_tiled.hpp); 16 ymm registers hold the accumulators, the
+  // input vectors of one tap and one broadcast weight.
+  static constexpr int wide_oc = 6, wide_vecs = 2;      // 12 + 2 + 1
+  static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
+  static constexpr int narrow_vecs = 3, narrow_rows = 4;  // 12 + 3 + 1
+  static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1
 
   static vec zero() { return _mm256_setzero_ps(); }
   static vec set1(float x) { return _mm256_set1_ps(x); }

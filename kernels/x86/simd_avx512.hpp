@@ -3,19 +3,24 @@
 /// 16-lane float vectors for the shared x86 kernel bodies. Include only from a translation
 /// unit compiled with -mavx512f: every function here is inline and uses that ISA.
 
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized
+// reports at every inlined use; the value is never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 namespace pxdgen::kernels::x86 {
 
 struct SimdAvx512 {
   using vec = __m512;
   static constexpr int lanes = 16;
-  // 32 zmm registers: 8 x 3 accumulators + 3 input vectors + 1 broadcast weight.
-  static constexpr int tile_oc = 8;
-  static constexpr int tile_vecs = 3;
-  // 4 x 2 x 2 accumulators + 6 inputs + 1 weight.
-  static constexpr int up_tile_oc = 4;
-  static constexpr int up_tile_vecs = 2;
+  // Tile shapes (see conv2d_fused_tiled.hpp); 32 zmm registers hold the accumulators, the
+  // input vectors of one tap and one broadcast weight.
+  static constexpr int wide_oc = 12, wide_vecs = 2;     // 24 + 2 + 1
+  static constexpr int short_oc = 8, short_vecs = 3;    // 24 + 3 + 1, rows of 33..48
+  static constexpr int narrow_vecs = 4, narrow_rows = 4;  // 16 + 4 + 1
+  static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
 
   static vec zero() { return _mm512_setzero_ps(); }
   static vec set1(float x) { return _mm512_set1_ps(x); }

@@ -41,14 +41,17 @@ double identical_share(const std::vector<Digit>& a, const std::vector<Digit>& b)
   return either == 0 ? 1.0 : static_cast<double>(both) / either;
 }
 
-Comparison run_case(const fs::path& dir, Backend backend) {
+/// Our output on the fixture's latents, compared with PyTorch's in float64 (.first) and
+/// in float32 (.second).
+std::pair<Comparison, Comparison> run_case(const fs::path& dir, Backend backend) {
   const nlohmann::json meta = nlohmann::json::parse(std::ifstream(dir / "meta.json"));
   converter::ConvertOptions options;
   if (fs::exists(dir / "config.json")) options.config_path = (dir / "config.json").string();
   if (fs::exists(dir / "prior.json")) options.prior_path = (dir / "prior.json").string();
-  const fs::path model_path = dir / "model.pxdg";
+  const fs::path model_path = dir / (backend == Backend::fast ? "model_fast.pxdg" : "model_reference.pxdg");
   converter::convert_checkpoint((dir / "model.pth").string(), model_path.string(), options);
   const Model model = Model::load(model_path.string());
+  fs::remove(model_path);
 
   GeneratorOptions gen;
   gen.backend = backend;
@@ -57,45 +60,48 @@ Comparison run_case(const fs::path& dir, Backend backend) {
   Generator generator(model, gen);
 
   const npy::Array z = npy::read((dir / "z.npy").string());
-  const npy::Array expected = npy::read((dir / "expected.npy").string());
   npy::Array r;
   if (fs::exists(dir / "r.npy")) r = npy::read((dir / "r.npy").string());
   const size_t events = static_cast<size_t>(z.shape.at(0));
   const size_t sensors = gen.sensors.size();
   const size_t plane = static_cast<size_t>(kImageRows) * kImageCols;
-  REQUIRE(expected.values.size() == events * sensors * plane);
   const size_t z_size = static_cast<size_t>(kSensors) * model.info().dim_z;
   const size_t r_size = static_cast<size_t>(kSensors) * model.info().dim_rdof;
 
-  Comparison c;
-  std::vector<Digit> ours_all, theirs_all;  // sensor + 40 event: events kept apart
-  std::vector<float> images(sensors * plane);
+  // Sensor numbers are offset by 40 per event so that events stay apart in the sets.
+  std::vector<Digit> ours;
+  std::vector<float> images(events * sensors * plane);
   for (size_t e = 0; e < events; ++e) {
-    std::vector<Digit> ours;
-    generator.generate(z.values.data() + e * z_size, r_size ? r.values.data() + e * r_size : nullptr, &ours,
-                       images.data());
-    const float* want = expected.values.data() + e * sensors * plane;
-    for (size_t i = 0; i < images.size(); ++i)
-      c.max_abs = std::max(c.max_abs, std::abs(static_cast<double>(images[i]) - want[i]));
-    for (Digit d : ours) {
-      d.sensor = static_cast<uint16_t>(d.sensor + 40 * e);  // keep events apart in the sets
-      ours_all.push_back(d);
+    std::vector<Digit> digits;
+    generator.generate(z.values.data() + e * z_size, r_size ? r.values.data() + e * r_size : nullptr, &digits,
+                       images.data() + e * sensors * plane);
+    for (Digit d : digits) {
+      d.sensor = static_cast<uint16_t>(d.sensor + 40 * e);
+      ours.push_back(d);
     }
   }
-  for (size_t e = 0; e < events; ++e)
-    for (size_t k = 0; k < sensors; ++k) {
-      std::vector<Digit> d;
-      digitize_tanh(expected.values.data() + (e * sensors + k) * plane, gen.sensors[k], generator.transform(), d);
-      for (Digit x : d) {
-        x.sensor = static_cast<uint16_t>(x.sensor + 40 * e);
-        theirs_all.push_back(x);
+  auto compare = [&](const std::string& file) {
+    const npy::Array expected = npy::read((dir / file).string());
+    REQUIRE(expected.values.size() == images.size());
+    Comparison c;
+    for (size_t i = 0; i < images.size(); ++i)
+      c.max_abs = std::max(c.max_abs, std::abs(static_cast<double>(images[i]) - expected.values[i]));
+    std::vector<Digit> theirs;
+    for (size_t e = 0; e < events; ++e)
+      for (size_t k = 0; k < sensors; ++k) {
+        std::vector<Digit> d;
+        digitize_tanh(expected.values.data() + (e * sensors + k) * plane, gen.sensors[k], generator.transform(), d);
+        for (Digit x : d) {
+          x.sensor = static_cast<uint16_t>(x.sensor + 40 * e);
+          theirs.push_back(x);
+        }
       }
-    }
-  c.digits_expected = theirs_all.size();
-  c.digits_ours = ours_all.size();
-  c.digit_share = identical_share(ours_all, theirs_all);
-  fs::remove(model_path);
-  return c;
+    c.digits_expected = theirs.size();
+    c.digits_ours = ours.size();
+    c.digit_share = identical_share(ours, theirs);
+    return c;
+  };
+  return {compare("expected_f64.npy"), compare("expected.npy")};
 }
 
 std::vector<fs::path> fixture_dirs() {
@@ -103,7 +109,7 @@ std::vector<fs::path> fixture_dirs() {
   const fs::path root = PXDGEN_FIXTURE_DIR;
   if (fs::is_directory(root))
     for (const auto& entry : fs::directory_iterator(root))
-      if (fs::exists(entry.path() / "meta.json") && fs::exists(entry.path() / "expected.npy"))
+      if (fs::exists(entry.path() / "meta.json") && fs::exists(entry.path() / "expected_f64.npy"))
         dirs.push_back(entry.path());
   std::sort(dirs.begin(), dirs.end());
   return dirs;
@@ -113,6 +119,7 @@ std::vector<fs::path> fixture_dirs() {
 
 TEST_SUITE("parity") {
   TEST_CASE("every generator family matches PyTorch (tanh output within 1e-4, >= 99.99 % identical digits)") {
+    // Each case: PyTorch's output in float64 and float32 for the same weights and latents.
     const auto dirs = fixture_dirs();
     REQUIRE_MESSAGE(dirs.size() >= 8, "fixtures missing in " PXDGEN_FIXTURE_DIR
                                       "; run tests/reference/make_all_fixtures.py (ctest does)");
@@ -120,13 +127,18 @@ TEST_SUITE("parity") {
       for (Backend backend : {Backend::reference, Backend::fast}) {
         const std::string name = dir.filename().string() + (backend == Backend::reference ? " [reference]" : " [fast]");
         CAPTURE(name);
-        const Comparison c = run_case(dir, backend);
-        MESSAGE(name << ": max |tanh - torch| = " << c.max_abs << ", identical digits "
-                     << 100.0 * c.digit_share << " % (" << c.digits_ours << " ours, " << c.digits_expected
-                     << " torch)");
-        CHECK(c.max_abs <= 1e-4);
-        CHECK(c.digit_share >= 0.9999);
-        CHECK(c.digits_expected > 0);
+        const auto [f64, f32] = run_case(dir, backend);
+        MESSAGE(name << ": vs PyTorch float64: max |tanh diff| = " << f64.max_abs << ", identical digits "
+                     << 100.0 * f64.digit_share << " % (" << f64.digits_ours << " ours, " << f64.digits_expected
+                     << " torch); vs PyTorch float32: max |tanh diff| = " << f32.max_abs << ", identical digits "
+                     << 100.0 * f32.digit_share << " %");
+        CHECK(f64.max_abs <= 1e-4);
+        CHECK(f32.max_abs <= 1e-4);
+        CHECK(f64.digit_share >= 0.9999);
+        CHECK(f64.digits_expected > 0);
+        // Two float32 computations differ by both their rounding errors; PyTorch float32
+        // itself agrees with float64 on about 99.99 % of the digits of these fixtures.
+        CHECK(f32.digit_share >= 0.999);
       }
     }
   }

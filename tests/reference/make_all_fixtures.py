@@ -38,6 +38,12 @@ def main():
     p.add_argument("--only", default=None, help="comma list of case names")
     args = p.parse_args()
     names = args.only.split(",") if args.only else list(CASES)
+    sn = subprocess.run([sys.executable, os.path.join(HERE, "..", "weights_converter", "make_sn_checkpoint.py"),
+                         os.path.join(args.out, "spectral_norm")], capture_output=True, text=True)
+    if sn.returncode != 0:
+        sys.stderr.write(sn.stdout + sn.stderr)
+        sys.exit("make_sn_checkpoint.py failed")
+    print("spectral_norm: " + sn.stdout.strip())
     for name in names:
         folder = os.path.join(args.out, name)
         stamp = os.path.join(folder, "arguments.txt")

@@ -22,6 +22,7 @@ Written to DIR:
   z.npy          float32 (E, 40, dim_z)
   r.npy          float32 (E, 40, 4), ieagan_research only
   expected.npy   float32 (E, S, 256, 768): tanh output of the selected sensors
+  expected_f64.npy  the same computed in float64 (stored as float32)
   meta.json      what was made, output statistics, forward time
 
 How the weights are drawn (all from --seed, deterministic):
@@ -43,7 +44,9 @@ How the weights are drawn (all from --seed, deterministic):
     0.1 % .. 99.9 % quantile range of s L is 5 (BigGAN family: the output BN
     gain and bias are multiplied by s, which scales the ReLU output; WGAN /
     sequential: the weight of the last layer) and the final bias is set so
-    that 3 % of the pixels end above tanh = -0.26. s and the bias are stored
+    that 3 % of the pixels end above tanh = -0.26. For the "wgan" output
+    transform (no cut, every pixel above x = -0.75 is a digit) s is chosen
+    instead so that the median pixel ends at x = -0.9. s and the bias are stored
     in meta.json. Random weights give heavy tails: a few pixels in 10^4 may
     still reach |x| = 1 in float32.
   With --storage f16 / bf16, all floating tensors are rounded to that dtype
@@ -68,6 +71,7 @@ FAMILIES = BIGGAN_FAMILIES + ("wgan_convnet", "wgan_resnet", "sequential")
 CUT = -0.26
 TARGET_SPREAD = 5.0     # pre-tanh spread between the TAIL quantiles
 TAIL = 1e-3
+WGAN_MEDIAN = -0.9
 TARGET_FRACTION = 0.03
 HIGHPASS = 0.75
 
@@ -186,6 +190,14 @@ def highpass_final_(model, amount=HIGHPASS):
         w.sub_(amount * w.mean(dim=(2, 3), keepdim=True))
 
 
+def output_transform(family, model):
+    if family in BIGGAN_FAMILIES:
+        return "ieagan"
+    if family == "sequential":
+        return model.spec.get("output_transform", "wgan")
+    return "wgan"
+
+
 def run(model, family, z, r, sensors, raw=False):
     """z (40, dim_z) of one event -> (S, 256, 768)."""
     fn = model.logits if raw else model.forward
@@ -197,15 +209,20 @@ def run(model, family, z, r, sensors, raw=False):
 
 
 @torch.no_grad()
-def calibrate_(model, family, z, r, sensors):
+def calibrate_(model, family, z, r, sensors, transform):
     """Rescale and shift the final layer over all events (see module doc)."""
     scale_fn, bias, _ = final_layers(model)
     b_old = float(bias) if bias is not None else 0.0
     lin = np.concatenate([
         (run(model, family, z[e], None if r is None else r[e], sensors, raw=True)
          - b_old).double().numpy().ravel() for e in range(z.shape[0])])
-    lo, hi = np.quantile(lin, [TAIL, 1.0 - TAIL])
-    s = TARGET_SPREAD / max(float(hi - lo), 1e-12)
+    if transform == "wgan":
+        # no cut: also place the median at x = WGAN_MEDIAN
+        lo, hi = np.quantile(lin, [0.5, 1.0 - TARGET_FRACTION])
+        s = (np.arctanh(CUT) - np.arctanh(WGAN_MEDIAN)) / max(float(hi - lo), 1e-12)
+    else:
+        lo, hi = np.quantile(lin, [TAIL, 1.0 - TAIL])
+        s = TARGET_SPREAD / max(float(hi - lo), 1e-12)
     scale_fn(s)
     b_new = float(np.arctanh(CUT) - np.quantile(s * lin, 1.0 - TARGET_FRACTION))
     if bias is not None:
@@ -338,15 +355,26 @@ def main(argv=None):
     def r_of(e):
         return None if r is None else r[e]
 
-    scale, bias = calibrate_(model, args.family, z, r, args.sensors)
+    transform = output_transform(args.family, model)
+    scale, bias = calibrate_(model, args.family, z, r, args.sensors, transform)
     round_state_(model, STORAGE[args.storage])
 
+    # Two references from the same weights and latents: float32, as production PyTorch
+    # runs, and float64, the same math with rounding errors far below float32's. Two
+    # float32 implementations differ from each other by both their rounding errors, so
+    # the digit comparison is made against float64 (and printed against float32 too).
     expected = np.empty((args.events, len(args.sensors), 256, 768), np.float32)
+    expected64 = np.empty_like(expected)
     with torch.no_grad():
         t0 = time.perf_counter()
         for e in range(args.events):
             expected[e] = run(model, args.family, z[e], r_of(e), args.sensors).numpy()
         seconds = time.perf_counter() - t0
+        model.double()
+        for e in range(args.events):
+            expected64[e] = run(model, args.family, z[e].double(), None if r is None else r[e].double(),
+                                args.sensors).numpy()
+        model.float()
 
     # ---- write
     if is_biggan:
@@ -368,10 +396,10 @@ def main(argv=None):
     if r is not None:
         np.save(os.path.join(args.out, "r.npy"), r.numpy().astype(np.float32))
     np.save(os.path.join(args.out, "expected.npy"), expected)
+    np.save(os.path.join(args.out, "expected_f64.npy"), expected64)
 
     frac = float((expected > CUT).mean())
     per_sensor = (expected > CUT).mean(axis=(0, 2, 3))
-    transform = config.get("output_transform", "wgan") if not is_biggan else "ieagan"
     adu = production_adu(expected, transform)
     stats = {"frac_above_cut": frac, "min": float(expected.min()),
              "mean": float(expected.mean()), "max": float(expected.max()),
@@ -396,7 +424,7 @@ def main(argv=None):
             "output": stats, "torch": torch.__version__}
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    print(f"{args.family} ch={args.ch} sensors={len(args.sensors)} "
+    print(f"{args.family} ch={meta['ch']} sensors={len(args.sensors)} "
           f"events={args.events} storage={args.storage}: "
           f"frac>{CUT}={frac:.4f} min={stats['min']:.4f} "
           f"mean={stats['mean']:.4f} max={stats['max']:.4f} "

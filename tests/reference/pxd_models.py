@@ -286,7 +286,9 @@ class BigGanDeepGenerator(nn.Module):
     def set_prior(self, occupancy):
         occ = torch.as_tensor(occupancy, dtype=torch.float32).reshape(-1, 1)
         assert occ.shape[0] == self.n_classes
-        self.prior = occ / torch.clamp(occ.norm(), min=1e-12)
+        # A buffer follows .double() but, not persistent, stays out of the state dict:
+        # the prior table is not part of a checkpoint.
+        self.register_buffer("prior", occ / torch.clamp(occ.norm(), min=1e-12), persistent=False)
 
     def condition(self, labels, r=None):
         """Class embedding y_i for the given labels (N,) -> (N, shared_dim)."""

@@ -162,6 +162,8 @@ def main():
     proto4 = small_state_dict(5)
     save("protocol4", proto4, {"": expectation(proto4)}, pickle_protocol=4)
 
+    # The legacy format names storages by object id, so this file differs on every run;
+    # only its first bytes matter to the tests.
     save("legacy", small_state_dict(6), None, _use_new_zipfile_serialization=False)
 
     torch.manual_seed(7)

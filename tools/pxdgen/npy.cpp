@@ -18,6 +18,8 @@ constexpr size_t kMagicSize = 6;
 /// numpy itself refuses headers past 10 kB by default; anything far larger is hostile.
 constexpr size_t kMaxHeaderSize = size_t{1} << 20;
 constexpr size_t kMaxDims = 32;
+// '<f8' values beyond float32's range become +-inf, which only IEEE 754 defines.
+static_assert(std::numeric_limits<float>::is_iec559, "IEEE 754 float32 is required");
 
 bool host_is_little_endian() {
   const uint32_t one = 1;

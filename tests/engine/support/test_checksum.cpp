@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "engine/support/checksum.hpp"
 #include "pxdgen/error.hpp"
 

@@ -1,0 +1,223 @@
+// The fused convolution on the hot shapes of the production generators (one image), per
+// implementation: the reference loops, each x86 ISA this CPU has, and oneDNN's fastest
+// convolution for the same shape. Run single-threaded (taskset -c N): the engine parallelizes
+// across sensors, so one core per convolution is what matters.
+//
+// GFLOP/s counts the dense convolution at the output size, 2 C OC K^2 OH OW, for every
+// implementation, so the ratios read directly. With upsampling our kernel does 4/9 (3x3) or
+// 9/25 (5x5) of those multiplies; oneDNN convolves the upsampled input, made outside the timed
+// loop. oneDNN cannot fuse the input batch norm + ReLU (a pre-op), so it runs the plain
+// convolution (plus a sum post-op where ours accumulates); ours runs with the activation.
+
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <dnnl.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "kernels/conv2d.hpp"
+#include "kernels/reference/reference.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define PXDGEN_BENCH_X86 1
+#include "kernels/x86/conv2d_fused_x86.hpp"
+#endif
+
+namespace {
+
+namespace k = pxdgen::kernels;
+
+struct Shape {
+  const char* model;
+  int channels, height, width;  ///< of the input
+  int out_channels, kernel;
+  bool upsample, act, accumulate;
+
+  int out_height() const { return upsample ? 2 * height : height; }
+  int out_width() const { return upsample ? 2 * width : width; }
+  double flops() const {
+    return 2.0 * channels * out_channels * kernel * kernel * out_height() * out_width();
+  }
+  std::string name() const {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%s/k%d/%d->%d/%dx%d%s%s%s", model, kernel, channels, out_channels, height, width,
+                  upsample ? "/up2" : "", act ? "/act" : "", accumulate ? "/acc" : "");
+    return buf;
+  }
+};
+
+// IEA-GAN production (ch = 32): per GBlock 1x1 (in -> in/4), 3x3, 3x3, 1x1 (-> out, added to
+// the skip); the last block of a stage upsamples into its first 3x3. WGAN ConvNet (ch = 32):
+// 5x5 convolutions, each after BN, ReLU and 2x upsampling of the previous one's output.
+const Shape kShapes[] = {
+    {"ieagan", 16, 256, 768, 16, 3, false, true, false},
+    {"ieagan", 16, 128, 384, 16, 3, true, true, false},
+    {"ieagan", 16, 128, 384, 16, 3, false, true, false},
+    {"ieagan", 32, 128, 384, 32, 3, false, true, false},
+    {"ieagan", 32, 64, 192, 32, 3, true, true, false},
+    {"ieagan", 32, 64, 192, 32, 3, false, true, false},
+    {"ieagan", 64, 64, 192, 64, 3, false, true, false},
+    {"ieagan", 64, 32, 96, 64, 3, true, true, false},
+    {"ieagan", 64, 32, 96, 64, 3, false, true, false},
+    {"ieagan", 64, 16, 48, 64, 3, true, true, false},
+    {"ieagan", 64, 16, 48, 64, 3, false, true, false},
+    {"ieagan", 128, 16, 48, 128, 3, false, true, false},
+    {"ieagan", 128, 8, 24, 128, 3, true, true, false},
+    {"ieagan", 128, 8, 24, 128, 3, false, true, false},
+    {"ieagan", 128, 4, 12, 128, 3, true, true, false},
+    {"ieagan", 128, 4, 12, 128, 3, false, true, false},
+    {"ieagan", 64, 256, 768, 16, 1, false, true, false},
+    {"ieagan", 16, 256, 768, 32, 1, false, true, true},
+    {"ieagan", 64, 128, 384, 16, 1, false, true, false},
+    {"ieagan", 16, 128, 384, 64, 1, false, true, true},
+    {"ieagan", 128, 64, 192, 32, 1, false, true, false},
+    {"ieagan", 32, 64, 192, 128, 1, false, true, true},
+    {"ieagan", 512, 8, 24, 128, 1, false, true, false},
+    {"ieagan", 128, 8, 24, 512, 1, false, true, true},
+    {"ieagan", 32, 256, 768, 1, 3, false, true, false},
+    {"wgan", 512, 8, 24, 512, 5, false, false, false},
+    {"wgan", 512, 8, 24, 256, 5, true, true, false},
+    {"wgan", 256, 16, 48, 128, 5, true, true, false},
+    {"wgan", 128, 32, 96, 64, 5, true, true, false},
+    {"wgan", 64, 64, 192, 32, 5, true, true, false},
+    {"wgan", 32, 128, 384, 1, 5, true, true, false},
+};
+
+std::vector<float> random_vector(size_t n, float sd, float mean, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(mean, sd);
+  std::vector<float> v(n);
+  for (float& e : v) e = normal(rng);
+  return v;
+}
+
+struct Data {
+  std::vector<float> in, scale, shift, weight, bias, out;
+
+  explicit Data(const Shape& s)
+      : in(random_vector(static_cast<size_t>(s.channels) * s.height * s.width, 1.0f, 0.0f, 1)),
+        scale(random_vector(s.channels, 0.5f, 1.0f, 2)),
+        shift(random_vector(s.channels, 0.5f, 0.0f, 3)),
+        weight(random_vector(static_cast<size_t>(s.out_channels) * s.channels * s.kernel * s.kernel,
+                             1.0f / std::sqrt(static_cast<float>(s.channels * s.kernel * s.kernel)), 0.0f, 4)),
+        bias(random_vector(s.out_channels, 0.3f, 0.0f, 5)),
+        out(static_cast<size_t>(s.out_channels) * s.out_height() * s.out_width(), 0.0f) {}
+};
+
+void set_rate(benchmark::State& state, const Shape& s) {
+  state.counters["GFLOP/s"] = benchmark::Counter(s.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv2dArgs&)) {
+  Data d(s);
+  k::Conv2dArgs a;
+  a.in = d.in.data();
+  a.channels = s.channels;
+  a.height = s.height;
+  a.width = s.width;
+  a.in_scale = s.act ? d.scale.data() : nullptr;
+  a.in_shift = s.act ? d.shift.data() : nullptr;
+  a.upsample2x = s.upsample;
+  a.weight = d.weight.data();
+  a.bias = d.bias.data();
+  a.out_channels = s.out_channels;
+  a.kernel = s.kernel;
+  a.out = d.out.data();
+  a.accumulate = s.accumulate;
+  for (auto _ : state) {
+    fn(a);
+    benchmark::DoNotOptimize(d.out.data());
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, s);
+}
+
+void run_onednn(benchmark::State& state, const Shape& s) {
+  using namespace dnnl;
+  using tag = memory::format_tag;
+  using dt = memory::data_type;
+  Data d(s);
+  // oneDNN has no fused nearest upsampling: give it the upsampled input.
+  std::vector<float> src = d.in;
+  if (s.upsample) {
+    src.resize(d.in.size() * 4);
+    k::ref::upsample2x_nearest_f32(d.in.data(), s.channels, s.height, s.width, src.data());
+  }
+  const memory::dim C = s.channels, OC = s.out_channels, H = s.out_height(), W = s.out_width(), K = s.kernel;
+  const memory::dim pad = K / 2;
+  engine eng(engine::kind::cpu, 0);
+  stream strm(eng);
+  const memory::desc src_any({1, C, H, W}, dt::f32, tag::any);
+  const memory::desc wei_any({OC, C, K, K}, dt::f32, tag::any);
+  const memory::desc bias_md({OC}, dt::f32, tag::x);
+  const memory::desc dst_any({1, OC, H, W}, dt::f32, tag::any);
+  primitive_attr attr;
+  if (s.accumulate) {
+    post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  const convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src_any, wei_any,
+                                       bias_md, dst_any, {1, 1}, {pad, pad}, {pad, pad});
+  const convolution_forward::primitive_desc pd(desc, attr, eng);
+  state.SetLabel(pd.impl_info_str());
+
+  memory user_src({{1, C, H, W}, dt::f32, tag::nchw}, eng, src.data());
+  memory user_wei({{OC, C, K, K}, dt::f32, tag::oihw}, eng, d.weight.data());
+  memory user_dst({{1, OC, H, W}, dt::f32, tag::nchw}, eng, d.out.data());
+  memory bias_mem(bias_md, eng, d.bias.data());
+  memory src_mem(pd.src_desc(), eng), wei_mem(pd.weights_desc(), eng), dst_mem(pd.dst_desc(), eng);
+  reorder(user_src, src_mem).execute(strm, user_src, src_mem);
+  reorder(user_wei, wei_mem).execute(strm, user_wei, wei_mem);
+  reorder(user_dst, dst_mem).execute(strm, user_dst, dst_mem);
+  strm.wait();
+  convolution_forward conv(pd);
+  const std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wei_mem}, {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst_mem}};
+  for (auto _ : state) {
+    conv.execute(strm, args);
+    strm.wait();
+  }
+  set_rate(state, s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if defined(_OPENMP)
+  // One core per convolution, as in the engine; oneDNN's OpenMP pool would take them all.
+  omp_set_num_threads(1);
+#endif
+  for (const Shape& s : kShapes) {
+    const std::string base = "conv2d/" + s.name();
+    benchmark::RegisterBenchmark((base + "/ref").c_str(),
+                                 [s](benchmark::State& st) { run_fused(st, s, k::conv2d_fused_f32_ref); })
+        ->Unit(benchmark::kMillisecond);
+#if defined(PXDGEN_BENCH_X86)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      benchmark::RegisterBenchmark((base + "/avx2").c_str(),
+                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx2); })
+          ->Unit(benchmark::kMillisecond);
+    if (__builtin_cpu_supports("avx512f"))
+      benchmark::RegisterBenchmark((base + "/avx512f").c_str(),
+                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx512); })
+          ->Unit(benchmark::kMillisecond);
+#endif
+    benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s); })
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

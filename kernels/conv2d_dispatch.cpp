@@ -1,0 +1,86 @@
+// Chooses the fused-convolution implementation once per process: the widest ISA the CPU has,
+// capped by PXDGEN_ISA=ref|avx2|avx512 so tests and benchmarks can force a narrower one.
+// Built with baseline flags: it must run on any x86-64 before it knows what the CPU has.
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "kernels/conv2d.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define PXDGEN_CONV2D_X86 1
+#include "kernels/x86/conv2d_fused_x86.hpp"
+#endif
+
+namespace pxdgen::kernels {
+
+namespace {
+
+using ConvFn = void (*)(const Conv2dArgs&);
+
+struct Choice {
+  ConvFn fn;
+  const char* name;
+};
+
+/// 0: ref, 1: avx2, 2: avx512; an unset or unknown PXDGEN_ISA caps nothing.
+int isa_cap() {
+  const char* env = std::getenv("PXDGEN_ISA");
+  if (env == nullptr) return 2;
+  if (std::strcmp(env, "ref") == 0) return 0;
+  if (std::strcmp(env, "avx2") == 0) return 1;
+  return 2;
+}
+
+Choice choose() {
+  const int cap = isa_cap();
+#if defined(PXDGEN_CONV2D_X86)
+  __builtin_cpu_init();
+  if (cap >= 2 && __builtin_cpu_supports("avx512f")) return {x86::conv2d_fused_f32_avx512, "avx512f"};
+  if (cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return {x86::conv2d_fused_f32_avx2, "avx2"};
+#else
+  (void)cap;
+#endif
+  return {conv2d_fused_f32_ref, "ref"};
+}
+
+const Choice& choice() {
+  static const Choice c = choose();
+  return c;
+}
+
+}  // namespace
+
+void conv2d_fused_f32(const Conv2dArgs& args) { choice().fn(args); }
+
+const char* conv2d_fused_f32_isa() { return choice().name; }
+
+#if defined(PXDGEN_CONV2D_X86)
+namespace x86 {
+
+void* conv2d_scratch(size_t bytes) {
+  struct Buffer {
+    struct Free {
+      void operator()(void* p) const { ::operator delete(p, std::align_val_t(64)); }
+    };
+    std::unique_ptr<void, Free> data;
+    size_t size = 0;
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.size) {
+    // Grow geometrically so a thread that walks up the layer sizes reallocates only a few times.
+    const size_t size = bytes + bytes / 2;
+    buffer.data.reset();
+    buffer.data.reset(::operator new(size, std::align_val_t(64)));
+    buffer.size = size;
+  }
+  return buffer.data.get();
+}
+
+}  // namespace x86
+#endif
+
+}  // namespace pxdgen::kernels

@@ -1,0 +1,13 @@
+// The fused convolution on AVX2 + FMA (8 lanes). This unit alone is built with -mavx2 -mfma.
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "conv2d_fused_f32_avx2.cpp must be compiled with -mavx2 -mfma"
+#endif
+
+#include "kernels/x86/simd_avx2.hpp"
+#include "kernels/x86/conv2d_fused_tiled.hpp"
+
+namespace pxdgen::kernels::x86 {
+
+void conv2d_fused_f32_avx2(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx2>(args); }
+
+}  // namespace pxdgen::kernels::x86

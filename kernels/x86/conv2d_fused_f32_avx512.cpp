@@ -1,0 +1,13 @@
+// The fused convolution on AVX-512F (16 lanes). This unit alone is built with -mavx512f.
+#if !defined(__AVX512F__)
+#error "conv2d_fused_f32_avx512.cpp must be compiled with -mavx512f"
+#endif
+
+#include "kernels/x86/simd_avx512.hpp"
+#include "kernels/x86/conv2d_fused_tiled.hpp"
+
+namespace pxdgen::kernels::x86 {
+
+void conv2d_fused_f32_avx512(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx512>(args); }
+
+}  // namespace pxdgen::kernels::x86

@@ -1,0 +1,545 @@
+#pragma once
+/// @file conv2d_fused_tiled.hpp
+/// The register-tiled body of the fused convolution (kernels/conv2d.hpp), written once over a
+/// vector traits struct V (kernels/x86/simd_avx2.hpp, simd_avx512.hpp) so every ISA runs the
+/// same logic. V provides the vector type and operations (vec, lanes, zero, set1, load, store,
+/// broadcast, fmadd, add, max, load_partial, store_partial, interleave) and the tile shapes:
+///   wide_oc x wide_vecs     output channels x vectors of one output row, the general tile;
+///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
+///                           spans the row and each weight is read once per row;
+///   narrow_vecs x narrow_rows  one output channel over several rows, for 1 or 2 output
+///                           channels where too few broadcasts feed each input load;
+///   up_oc x up_vecs         the upsampling tile (two column phases per vector).
+///
+/// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
+/// the input vectors once and broadcasts one weight per output channel. Weights are repacked
+/// per call into blocks of tile_oc channels, tap-major, so a tile walks one pointer.
+///
+/// Drivers (each single-threaded and reentrant: state is on the stack or in the calling
+/// thread's scratch buffer):
+///  - KxK rows: a ring of activated, zero-padded input rows per channel (the band), so each
+///    input row is activated once and stays in L2 while the K output rows that read it run.
+///  - KxK on a 2x upsampled input: per output phase (row parity py, column parity px) the
+///    nearest-upsampled KxK convolution is a (K/2 + 1)^2 convolution of the small input with
+///    summed weights (3x3: 2x2, 4/9 of the multiplies; 5x5: 3x3, 9/25), and the upsampled
+///    tensor never exists. Both column phases share the input loads and are interleaved into
+///    the output row at the store.
+///  - 1x1 without upsampling: a GEMM over the flattened plane in column chunks that fit L2.
+/// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
+/// split into chunks whose partial sums accumulate in the output.
+///
+/// Everything here has internal linkage: the header is compiled once per ISA with different
+/// target flags, and a shared inline symbol could let the linker hand an AVX-512 copy to the
+/// AVX2 path. For the same reason it calls no standard-library templates.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/conv2d.hpp"
+#include "kernels/x86/conv2d_fused_x86.hpp"
+
+namespace pxdgen::kernels::x86 {
+namespace {
+
+constexpr int kMaxTileOc = 16;
+constexpr int kMaxTileRows = 8;
+
+inline int imin(int a, int b) { return a < b ? a : b; }
+inline int imax(int a, int b) { return a > b ? a : b; }
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+inline int div_up(int x, int m) { return (x + m - 1) / m; }
+
+inline void zero_floats(float* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) p[i] = 0.0f;
+}
+
+/// Makes the compiler keep p in one register: otherwise it folds rows[r] + x0 + const into
+/// base + index addressing with one index register per constant, which spills in the tiles.
+template <class T>
+inline void pin_pointer(T*& p) {
+#if defined(__GNUC__)
+  asm("" : "+r"(p));
+#endif
+}
+
+/// One output tile's inputs. Input rows are addressed from their padded column 0.
+struct Tile {
+  const float* const* rows = nullptr;  ///< rows_per_channel rows for each of `channels`
+  int channels = 0;
+  int rows_per_channel = 0;
+  int x0 = 0;    ///< first tile column of the input rows (the output column is x0 or 2 x0)
+  int tail = 0;  ///< valid lanes of the tile's last vector
+  bool accumulate = false;
+  const float* w = nullptr;  ///< the block's packed weights at the first channel
+  size_t out_stride = 0;     ///< between output rows of a multi-row tile
+  float* out[kMaxTileOc] = {};  ///< per output channel, its first output row
+  float bias[kMaxTileOc] = {};
+};
+using TileFn = void (*)(const Tile&);
+
+/// Adds `acc` to (accumulate) or writes it over out[0 .. n), n <= lanes.
+template <class V>
+inline void store_vec(float* out, typename V::vec acc, int n, bool accumulate) {
+  if (n == V::lanes) {
+    if (accumulate) acc = V::add(acc, V::load(out));
+    V::store(out, acc);
+  } else if (n > 0) {
+    if (accumulate) acc = V::add(acc, V::load_partial(out, n));
+    V::store_partial(out, acc, n);
+  }
+}
+
+/// M output channels x N vectors x R output rows, summed over channels x K x K taps.
+/// Input row j of a channel (j < K + R - 1) feeds output row o through kernel row j - o.
+/// Weights: per channel [ky][kx][PM], PM the block's channel count (M <= PM).
+template <class V, int K, int M, int N, int R, int PM>
+void conv_tile_kxk(const Tile& t) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  vec acc[R][M][N];
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    const vec b = V::set1(t.bias[m]);
+#pragma GCC unroll 16
+    for (int o = 0; o < R; ++o)
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) acc[o][m][n] = b;
+  }
+  const float* w = t.w;
+  const float* const* rows = t.rows;
+  const int x0 = t.x0, rpc = t.rows_per_channel;
+  for (int c = 0; c < t.channels; ++c, rows += rpc, w += K * K * PM) {
+#pragma GCC unroll 16
+    for (int j = 0; j < K + R - 1; ++j) {
+      const float* src = rows[j] + x0;
+      pin_pointer(src);
+#pragma GCC unroll 8
+      for (int kx = 0; kx < K; ++kx) {
+        vec x[N];
+#pragma GCC unroll 16
+        for (int n = 0; n < N; ++n) x[n] = V::load(src + kx + n * L);
+#pragma GCC unroll 16
+        for (int o = 0; o < R; ++o) {
+          const int ky = j - o;
+          if (ky < 0 || ky >= K) continue;
+#pragma GCC unroll 16
+          for (int m = 0; m < M; ++m) {
+            const vec b = V::broadcast(w + (ky * K + kx) * PM + m);
+#pragma GCC unroll 16
+            for (int n = 0; n < N; ++n) acc[o][m][n] = V::fmadd(b, x[n], acc[o][m][n]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int o = 0; o < R; ++o)
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) {
+      float* out = t.out[m] + o * t.out_stride + x0;
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) store_vec<V>(out + n * L, acc[o][m][n], n == N - 1 ? t.tail : L, t.accumulate);
+    }
+}
+
+/// Shape of the 2x-upsampled KxK convolution as four small convolutions. Output row 2i + p
+/// reads the upsampled rows 2i + p - P .. 2i + p + P, i.e. the small rows i + floor((p - P) / 2)
+/// onward: `taps` = P + 1 of them, several kernel rows summing onto one small row. Columns
+/// likewise. The two phases of a direction together read `span` consecutive small rows
+/// (columns), starting `pad` before row (column) i.
+template <int K>
+struct Up2Phases {
+  static constexpr int P = K / 2;
+  static constexpr int taps = P + 1;
+  static constexpr int pad = (P + 1) / 2;
+  /// First small offset of phase p, from the span's start.
+  static constexpr int first(int p) { return (p - P >= 0 ? (p - P) / 2 : -((P - p + 1) / 2)) + pad; }
+  static constexpr int span = first(1) + taps;
+  /// Tap of phase p that kernel row (column) k lands on.
+  static constexpr int tap_of(int p, int k) {
+    const int d = p + k - P;  // upsampled offset; its small offset is floor(d / 2)
+    const int small = d >= 0 ? d / 2 : -((1 - d) / 2);
+    return small + pad - first(p);
+  }
+};
+
+/// M output channels x N vectors of small-input columns of one output row of a KxK
+/// convolution of the 2x upsampled input: both column phases at once, sharing the loads,
+/// interleaved into the output row at the store. Per channel the rows are the `taps` small
+/// rows of this row phase; weights per channel [row tap][px][column tap][PM].
+template <class V, int K, int M, int N, int PM>
+void conv_tile_up2(const Tile& t) {
+  using vec = typename V::vec;
+  using Ph = Up2Phases<K>;
+  constexpr int L = V::lanes, T = Ph::taps, U = Ph::span;
+  vec acc[2][M][N];
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    const vec b = V::set1(t.bias[m]);
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) acc[0][m][n] = acc[1][m][n] = b;
+  }
+  const float* w = t.w;
+  const float* const* rows = t.rows;
+  const int x0 = t.x0, nrows = t.channels * T;
+  for (int r = 0; r < nrows; ++r, w += 2 * T * PM) {
+    const float* src = rows[r] + x0;
+    pin_pointer(src);
+    vec x[U][N];
+#pragma GCC unroll 16
+    for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) x[u][n] = V::load(src + n * L + u);
+#pragma GCC unroll 2
+    for (int px = 0; px < 2; ++px)
+#pragma GCC unroll 8
+      for (int s = 0; s < T; ++s)
+#pragma GCC unroll 16
+        for (int m = 0; m < M; ++m) {
+          const vec b = V::broadcast(w + (px * T + s) * PM + m);
+#pragma GCC unroll 16
+          for (int n = 0; n < N; ++n) acc[px][m][n] = V::fmadd(b, x[Ph::first(px) + s][n], acc[px][m][n]);
+        }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    float* out = t.out[m] + 2 * x0;
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) {
+      vec lo, hi;
+      V::interleave(acc[0][m][n], acc[1][m][n], lo, hi);
+      const int valid = n == N - 1 ? 2 * t.tail : 2 * L;
+      store_vec<V>(out + 2 * n * L, lo, imin(valid, L), t.accumulate);
+      store_vec<V>(out + 2 * n * L + L, hi, valid - L, t.accumulate);
+    }
+  }
+}
+
+/// conv_tile_kxk<V, K, m, n, r, PM> for m <= M, n <= N, r <= R.
+template <class V, int K, int M, int N, int R, int PM>
+TileFn kxk_tile_fn(int m, int n, int r) {
+  if constexpr (M > 1) {
+    if (m < M) return kxk_tile_fn<V, K, M - 1, N, R, PM>(m, n, r);
+  }
+  if constexpr (N > 1) {
+    if (n < N) return kxk_tile_fn<V, K, M, N - 1, R, PM>(m, n, r);
+  }
+  if constexpr (R > 1) {
+    if (r < R) return kxk_tile_fn<V, K, M, N, R - 1, PM>(m, n, r);
+  }
+  return &conv_tile_kxk<V, K, M, N, R, PM>;
+}
+
+template <class V, int K, int M, int N, int PM>
+TileFn up2_tile_fn(int m, int n, int /*rows*/) {
+  if constexpr (M > 1) {
+    if (m < M) return up2_tile_fn<V, K, M - 1, N, PM>(m, n, 1);
+  }
+  if constexpr (N > 1) {
+    if (n < N) return up2_tile_fn<V, K, M, N - 1, PM>(m, n, 1);
+  }
+  return &conv_tile_up2<V, K, M, N, PM>;
+}
+
+/// Every output-channel block and column tile of `rows` output rows (t.rows, t.channels,
+/// t.rows_per_channel, t.out_stride set). `width` counts tile columns (input columns).
+/// block_weights(b) addresses block b's packed weights; out_row(oc) channel oc's first row.
+template <class V, int M, int N, class FnFor, class BlockWeights, class OutRow>
+void sweep_tiles(Tile& t, const Conv2dArgs& a, int width, int rows, bool with_bias, bool accumulate, FnFor fn_for,
+                 BlockWeights block_weights, OutRow out_row) {
+  constexpr int L = V::lanes;
+  constexpr int step = N * L;
+  static_assert(M <= kMaxTileOc, "tile has more output channels than Tile holds");
+  const int full_end = width / step * step;
+  const int rem = width - full_end;
+  const int rem_vecs = div_up(rem, L);
+  t.accumulate = accumulate;
+  for (int oc0 = 0, b = 0; oc0 < a.out_channels; oc0 += M, ++b) {
+    const int m = imin(M, a.out_channels - oc0);
+    t.w = block_weights(b);
+    for (int i = 0; i < m; ++i) {
+      t.out[i] = out_row(oc0 + i);
+      t.bias[i] = with_bias && a.bias != nullptr ? a.bias[oc0 + i] : 0.0f;
+    }
+    const TileFn full = fn_for(m, N, rows);
+    t.tail = L;
+    for (t.x0 = 0; t.x0 < full_end; t.x0 += step) full(t);
+    if (rem > 0) {
+      t.x0 = full_end;
+      t.tail = rem - (rem_vecs - 1) * L;
+      fn_for(m, rem_vecs, rows)(t);
+    }
+  }
+}
+
+/// dst[0 .. n) = act(src[0 .. n)) for input channel c (a copy without in_scale).
+template <class V>
+inline void activate_row(float* dst, const float* src, int n, const Conv2dArgs& a, int c) {
+  constexpr int L = V::lanes;
+  int i = 0;
+  if (a.in_scale == nullptr) {
+    for (; i + L <= n; i += L) V::store(dst + i, V::load(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  const float s = a.in_scale[c], h = a.in_shift[c];
+  const typename V::vec vs = V::set1(s), vh = V::set1(h), zero = V::zero();
+  for (; i + L <= n; i += L) V::store(dst + i, V::max(V::fmadd(V::load(src + i), vs, vh), zero));
+  for (; i < n; ++i) {
+    const float y = src[i] * s + h;
+    dst[i] = y > 0.0f ? y : 0.0f;
+  }
+}
+
+/// A ring of `ring` padded rows for each of input channels c0 .. c0 + channels. Padded row q
+/// holds input row q - pad in slot q % ring, with `pad` zero columns on the left and zeros
+/// from pad + width to the row end, which covers the reads of a row's last partial vector.
+template <class V>
+struct RowBand {
+  const Conv2dArgs& a;
+  int c0, channels, ring, pad, stride;
+  float* data;
+
+  /// Row floats: the padded row plus one vector of slack, whole cache lines.
+  static int stride_for(int width, int left, int right) { return round_up(width + left + right + V::lanes, 16); }
+  size_t floats() const { return static_cast<size_t>(channels) * ring * stride; }
+
+  float* slot(int c, int q) const { return data + (static_cast<size_t>(c) * ring + q % ring) * stride; }
+
+  void fill(int q) const {
+    const int iy = q - pad;
+    const size_t plane = static_cast<size_t>(a.height) * a.width;
+    for (int c = 0; c < channels; ++c) {
+      float* dst = slot(c, q);
+      if (iy < 0 || iy >= a.height) {
+        zero_floats(dst, stride);
+        continue;
+      }
+      zero_floats(dst, pad);
+      activate_row<V>(dst + pad, a.in + (c0 + c) * plane + static_cast<size_t>(iy) * a.width, a.width, a, c0 + c);
+      zero_floats(dst + pad + a.width, stride - pad - a.width);
+    }
+  }
+};
+
+/// Input channels per pass: all of them unless one block's weights (per_channel_bytes each)
+/// would crowd L2, then equal chunks that fit. More passes cost an output read-modify-write.
+inline int channel_chunk(int channels, size_t per_channel_bytes) {
+  constexpr size_t kBlockWeightBytes = 96 * 1024;
+  const int fit = imax(8, static_cast<int>(kBlockWeightBytes / per_channel_bytes));
+  if (channels <= fit) return imax(channels, 1);
+  return div_up(channels, div_up(channels, fit));
+}
+
+/// Carves the thread's scratch buffer into 64-byte aligned pieces.
+struct ScratchLayout {
+  size_t bytes = 0;
+  size_t add(size_t n) {
+    const size_t at = bytes;
+    bytes += (n + 63) / 64 * 64;
+    return at;
+  }
+};
+
+/// Any odd K, stride 1, no upsampling; tiles of M channels x N vectors x R rows.
+template <class V, int K, int M, int N, int R>
+void conv_kxk_rows(const Conv2dArgs& a) {
+  constexpr int P = K / 2, KK = K * K, RING = K + R - 1;
+  static_assert(R <= kMaxTileRows, "too many tile rows");
+  const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
+  const int blocks = div_up(OC, M);
+  const int chunk = channel_chunk(C, static_cast<size_t>(M) * KK * sizeof(float));
+  const int stride = RowBand<V>::stride_for(W, P, P);
+
+  ScratchLayout layout;
+  const size_t packed_at = layout.add(static_cast<size_t>(blocks) * C * KK * M * sizeof(float));
+  const size_t band_at = layout.add(static_cast<size_t>(chunk) * RING * stride * sizeof(float));
+  const size_t rows_at = layout.add(static_cast<size_t>(chunk) * RING * sizeof(float*));
+  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  float* packed = reinterpret_cast<float*>(scratch + packed_at);
+  const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
+
+  // [block][channel][ky][kx][M], channels past OC zero.
+  for (int b = 0; b < blocks; ++b)
+    for (int c = 0; c < C; ++c)
+      for (int tap = 0; tap < KK; ++tap)
+        for (int m = 0; m < M; ++m) {
+          const int oc = b * M + m;
+          packed[((static_cast<size_t>(b) * C + c) * KK + tap) * M + m] =
+              oc < OC ? a.weight[(static_cast<size_t>(oc) * C + c) * KK + tap] : 0.0f;
+        }
+
+  const size_t out_plane = static_cast<size_t>(H) * W;
+  Tile t;
+  t.rows = rows;
+  t.rows_per_channel = RING;
+  t.out_stride = W;
+  for (int c0 = 0; c0 < C || c0 == 0; c0 += chunk) {
+    const int cn = imin(chunk, C - c0);
+    const RowBand<V> band{a, c0, cn, RING, P, stride, reinterpret_cast<float*>(scratch + band_at)};
+    t.channels = cn;
+    for (int q = 0; q < K - 1; ++q) band.fill(q);
+    for (int y = 0; y < H; y += R) {
+      const int rn = imin(R, H - y);
+      // Output rows y .. y + rn - 1 read padded rows y .. y + rn + K - 2; the slots refilled
+      // held rows before y.
+      for (int q = y + K - 1; q < y + K - 1 + rn; ++q) band.fill(q);
+      for (int c = 0; c < cn; ++c)
+        for (int j = 0; j < rn + K - 1; ++j) rows[c * RING + j] = band.slot(c, y + j);
+      sweep_tiles<V, M, N>(
+          t, a, W, rn, c0 == 0, a.accumulate || c0 > 0,
+          [](int m, int n, int r) { return kxk_tile_fn<V, K, M, N, R, M>(m, n, r); },
+          [&](int b) { return packed + (static_cast<size_t>(b) * C + c0) * KK * M; },
+          [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * W; });
+    }
+    if (C == 0) break;
+  }
+}
+
+/// KxK on the 2x nearest upsampled input, as four convolutions of the small input.
+template <class V, int K, int M, int N>
+void conv_up2(const Conv2dArgs& a) {
+  using Ph = Up2Phases<K>;
+  constexpr int T = Ph::taps, U = Ph::span;
+  constexpr int PER_ROW = 2 * T * M;  // packed floats per (channel, row tap)
+  const int C = a.channels, OC = a.out_channels, h = a.height, w = a.width;
+  const int blocks = div_up(OC, M);
+  const int chunk = channel_chunk(C, static_cast<size_t>(2) * T * PER_ROW * sizeof(float));
+  const int stride = RowBand<V>::stride_for(w, Ph::pad, U - 1 - Ph::pad);
+
+  ScratchLayout layout;
+  const size_t packed_floats = static_cast<size_t>(blocks) * 2 * C * T * PER_ROW;
+  const size_t packed_at = layout.add(packed_floats * sizeof(float));
+  const size_t band_at = layout.add(static_cast<size_t>(chunk) * U * stride * sizeof(float));
+  const size_t rows_at = layout.add(static_cast<size_t>(chunk) * T * sizeof(float*));
+  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  float* packed = reinterpret_cast<float*>(scratch + packed_at);
+  const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
+
+  // [block][py][channel][row tap][px][column tap][M]: kernel taps summed onto the small taps.
+  zero_floats(packed, packed_floats);
+  for (int oc = 0; oc < OC; ++oc)
+    for (int c = 0; c < C; ++c) {
+      const float* k = a.weight + (static_cast<size_t>(oc) * C + c) * K * K;
+      for (int py = 0; py < 2; ++py) {
+        float* pw = packed + ((static_cast<size_t>(oc / M) * 2 + py) * C + c) * T * PER_ROW + oc % M;
+        for (int ky = 0; ky < K; ++ky)
+          for (int px = 0; px < 2; ++px)
+            for (int kx = 0; kx < K; ++kx)
+              pw[((Ph::tap_of(py, ky) * 2 + px) * T + Ph::tap_of(px, kx)) * M] += k[ky * K + kx];
+      }
+    }
+
+  const int out_width = 2 * w;
+  const size_t out_plane = static_cast<size_t>(2 * h) * out_width;
+  Tile t;
+  t.rows = rows;
+  t.rows_per_channel = T;
+  t.out_stride = out_width;
+  for (int c0 = 0; c0 < C || c0 == 0; c0 += chunk) {
+    const int cn = imin(chunk, C - c0);
+    const RowBand<V> band{a, c0, cn, U, Ph::pad, stride, reinterpret_cast<float*>(scratch + band_at)};
+    t.channels = cn;
+    for (int q = 0; q < U - 1; ++q) band.fill(q);
+    for (int i = 0; i < h; ++i) {
+      // Padded row q holds small row q - pad; rows i .. i + span - 1 serve output rows 2i, 2i + 1.
+      band.fill(i + U - 1);
+      for (int py = 0; py < 2; ++py) {
+        for (int c = 0; c < cn; ++c)
+          for (int r = 0; r < T; ++r) rows[c * T + r] = band.slot(c, i + Ph::first(py) + r);
+        const int y = 2 * i + py;
+        sweep_tiles<V, M, N>(
+            t, a, w, 1, c0 == 0, a.accumulate || c0 > 0,
+            [](int m, int n, int r) { return up2_tile_fn<V, K, M, N, M>(m, n, r); },
+            [&](int b) { return packed + ((static_cast<size_t>(b) * 2 + py) * C + c0) * T * PER_ROW; },
+            [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * out_width; });
+      }
+    }
+    if (C == 0) break;
+  }
+}
+
+/// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
+/// column chunks whose activated copy fits in L2 next to the rest.
+template <class V, int M, int N>
+void conv_1x1_flat(const Conv2dArgs& a) {
+  constexpr int L = V::lanes, step = N * L;
+  constexpr int kChunkFloats = 24576;  // 96 KiB of activated input per chunk
+  const int C = a.channels, OC = a.out_channels;
+  const int blocks = div_up(OC, M);
+  const size_t plane = static_cast<size_t>(a.height) * a.width;
+  int chunk = imax(step, kChunkFloats / imax(C, 1) / step * step);
+  if (static_cast<size_t>(chunk) > plane) chunk = round_up(static_cast<int>(plane), L);
+
+  ScratchLayout layout;
+  const size_t packed_at = layout.add(static_cast<size_t>(blocks) * C * M * sizeof(float));
+  const size_t buf_at = layout.add(static_cast<size_t>(C) * chunk * sizeof(float));
+  const size_t rows_at = layout.add(static_cast<size_t>(C) * sizeof(float*));
+  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  float* packed = reinterpret_cast<float*>(scratch + packed_at);
+  float* buf = reinterpret_cast<float*>(scratch + buf_at);
+  const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
+
+  for (int b = 0; b < blocks; ++b)
+    for (int c = 0; c < C; ++c)
+      for (int m = 0; m < M; ++m) {
+        const int oc = b * M + m;
+        packed[(static_cast<size_t>(b) * C + c) * M + m] = oc < OC ? a.weight[static_cast<size_t>(oc) * C + c] : 0.0f;
+      }
+
+  Tile t;
+  t.rows = rows;
+  t.channels = C;
+  t.rows_per_channel = 1;
+  for (size_t s0 = 0; s0 < plane; s0 += chunk) {
+    const int width = static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk);
+    // Without activation the tiles read the input in place, unless the chunk ends in a partial
+    // vector, whose full-width loads could run past the end of the last channel.
+    const bool in_place = a.in_scale == nullptr && width % L == 0;
+    for (int c = 0; c < C; ++c) {
+      const float* src = a.in + c * plane + s0;
+      if (in_place) {
+        rows[c] = src;
+      } else {
+        float* dst = buf + static_cast<size_t>(c) * chunk;
+        activate_row<V>(dst, src, width, a, c);
+        zero_floats(dst + width, round_up(width, L) - width);
+        rows[c] = dst;
+      }
+    }
+    sweep_tiles<V, M, N>(
+        t, a, width, 1, true, a.accumulate, [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, M>(m, n, r); },
+        [&](int b) { return packed + static_cast<size_t>(b) * C * M; }, [&](int oc) { return a.out + oc * plane + s0; });
+  }
+}
+
+/// Picks the tile shape for a KxK convolution without upsampling.
+template <class V, int K>
+void conv_kxk(const Conv2dArgs& a) {
+  if (a.out_channels <= 2)
+    conv_kxk_rows<V, K, 1, V::narrow_vecs, V::narrow_rows>(a);
+  else if (a.width <= V::short_vecs * V::lanes && a.width > V::wide_vecs * V::lanes)
+    conv_kxk_rows<V, K, V::short_oc, V::short_vecs, 1>(a);
+  else
+    conv_kxk_rows<V, K, V::wide_oc, V::wide_vecs, 1>(a);
+}
+
+/// The fused convolution on V; kernels other than 1, 3, 5, 7 go to the reference.
+template <class V>
+void conv2d_fused_tiled(const Conv2dArgs& a) {
+  if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
+  switch (a.kernel * 2 + (a.upsample2x ? 1 : 0)) {
+    case 2: return conv_1x1_flat<V, V::wide_oc, V::wide_vecs>(a);
+    case 3: return conv_up2<V, 1, V::up_oc, V::up_vecs>(a);
+    case 6: return conv_kxk<V, 3>(a);
+    case 7: return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);
+    case 10: return conv_kxk<V, 5>(a);
+    case 11: return conv_up2<V, 5, V::up_oc, V::up_vecs>(a);
+    case 14: return conv_kxk<V, 7>(a);
+    case 15: return conv_up2<V, 7, V::up_oc, V::up_vecs>(a);
+    default: return conv2d_fused_f32_ref(a);
+  }
+}
+
+}  // namespace
+}  // namespace pxdgen::kernels::x86

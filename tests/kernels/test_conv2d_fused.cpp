@@ -1,0 +1,323 @@
+// The fast fused convolutions against conv2d_fused_f32_ref, on every ISA this CPU runs.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/conv2d.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define PXDGEN_TEST_X86 1
+#include "kernels/x86/conv2d_fused_tiled.hpp"
+#include "kernels/x86/conv2d_fused_x86.hpp"
+#endif
+
+namespace k = pxdgen::kernels;
+
+namespace {
+
+#if defined(PXDGEN_TEST_X86)
+/// The shared kernel body on 16 plain-C++ lanes with the AVX-512 tile shapes: runs the
+/// 16-lane tiling, tails and phase interleave on any CPU, so the logic the AVX-512 build
+/// uses is checked here even where that build cannot run.
+struct SimdPortable16 {
+  struct vec {
+    float v[16];
+  };
+  static constexpr int lanes = 16;
+  static constexpr int wide_oc = 12, wide_vecs = 2;
+  static constexpr int short_oc = 8, short_vecs = 3;
+  static constexpr int narrow_vecs = 4, narrow_rows = 4;
+  static constexpr int up_oc = 4, up_vecs = 2;
+
+  static vec set1(float x) {
+    vec r;
+    for (float& e : r.v) e = x;
+    return r;
+  }
+  static vec zero() { return set1(0.0f); }
+  static vec load(const float* p) {
+    vec r;
+    std::memcpy(r.v, p, sizeof r.v);
+    return r;
+  }
+  static void store(float* p, vec v) { std::memcpy(p, v.v, sizeof v.v); }
+  static vec broadcast(const float* p) { return set1(*p); }
+  static vec fmadd(vec a, vec b, vec c) {
+    for (int i = 0; i < 16; ++i) c.v[i] = std::fma(a.v[i], b.v[i], c.v[i]);
+    return c;
+  }
+  static vec add(vec a, vec b) {
+    for (int i = 0; i < 16; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static vec max(vec a, vec b) {
+    for (int i = 0; i < 16; ++i) a.v[i] = std::max(a.v[i], b.v[i]);
+    return a;
+  }
+  static vec load_partial(const float* p, int n) {
+    vec r = zero();
+    std::memcpy(r.v, p, sizeof(float) * n);
+    return r;
+  }
+  static void store_partial(float* p, vec v, int n) { std::memcpy(p, v.v, sizeof(float) * n); }
+  static void interleave(vec even, vec odd, vec& lo, vec& hi) {
+    for (int i = 0; i < 8; ++i) {
+      lo.v[2 * i] = even.v[i];
+      lo.v[2 * i + 1] = odd.v[i];
+      hi.v[2 * i] = even.v[8 + i];
+      hi.v[2 * i + 1] = odd.v[8 + i];
+    }
+  }
+};
+
+void conv2d_fused_portable16(const k::Conv2dArgs& a) { k::x86::conv2d_fused_tiled<SimdPortable16>(a); }
+#endif
+
+using ConvFn = void (*)(const k::Conv2dArgs&);
+
+struct Impl {
+  const char* name;
+  ConvFn fn;
+  bool runs;  ///< this CPU has the ISA
+};
+
+std::vector<Impl> implementations() {
+  std::vector<Impl> v;
+#if defined(PXDGEN_TEST_X86)
+  v.push_back({"avx2", k::x86::conv2d_fused_f32_avx2,
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
+  v.push_back({"avx512f", k::x86::conv2d_fused_f32_avx512, static_cast<bool>(__builtin_cpu_supports("avx512f"))});
+  v.push_back({"portable16", conv2d_fused_portable16, true});
+#endif
+  v.push_back({"dispatch", k::conv2d_fused_f32, true});
+  return v;
+}
+
+struct Shape {
+  int channels, height, width, out_channels, kernel;
+  bool upsample, act, accumulate, bias;
+};
+
+std::string describe(const Shape& s) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%d->%d %dx%d k%d%s%s%s%s", s.channels, s.out_channels, s.height, s.width, s.kernel,
+                s.upsample ? " up2" : "", s.act ? " act" : "", s.accumulate ? " acc" : "", s.bias ? " bias" : "");
+  return buf;
+}
+
+/// Unit-scale data: weights ~ 1/sqrt(fan-in), so outputs are O(1) like in the trained nets.
+struct Problem {
+  Shape s;
+  std::vector<float> in, scale, shift, weight, bias, out0;
+
+  explicit Problem(const Shape& shape, unsigned seed) : s(shape) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto fill = [&](std::vector<float>& v, size_t n, float sd, float mean = 0.0f) {
+      v.resize(n);
+      for (float& e : v) e = mean + sd * normal(rng);
+    };
+    const int k = s.kernel;
+    fill(in, static_cast<size_t>(s.channels) * s.height * s.width, 1.0f);
+    fill(scale, s.channels, 0.5f, 1.0f);
+    fill(shift, s.channels, 0.5f);
+    fill(weight, static_cast<size_t>(s.out_channels) * s.channels * k * k,
+         1.0f / std::sqrt(static_cast<float>(std::max(1, s.channels * k * k))));
+    fill(bias, s.out_channels, 0.3f);
+    fill(out0, out_size(), 1.0f);  // what accumulate adds to
+  }
+
+  size_t out_size() const {
+    const int f = s.upsample ? 2 : 1;
+    return static_cast<size_t>(s.out_channels) * f * s.height * f * s.width;
+  }
+
+  k::Conv2dArgs args(float* out) const {
+    k::Conv2dArgs a;
+    a.in = in.data();
+    a.channels = s.channels;
+    a.height = s.height;
+    a.width = s.width;
+    a.in_scale = s.act ? scale.data() : nullptr;
+    a.in_shift = s.act ? shift.data() : nullptr;
+    a.upsample2x = s.upsample;
+    a.weight = weight.data();
+    a.bias = s.bias ? bias.data() : nullptr;
+    a.out_channels = s.out_channels;
+    a.kernel = s.kernel;
+    a.out = out;
+    a.accumulate = s.accumulate;
+    return a;
+  }
+
+  std::vector<float> run(ConvFn fn) const {
+    // Guard words after the output catch stores past its end.
+    std::vector<float> out(out0);
+    out.resize(out0.size() + 64, 12345.0f);
+    fn(args(out.data()));
+    return out;
+  }
+};
+
+struct Errors {
+  double abs = 0, rel = 0;
+  bool guard_ok = true;
+
+  void add(const std::vector<float>& got, const std::vector<float>& want, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const double d = std::abs(static_cast<double>(got[i]) - want[i]);
+      abs = std::max(abs, std::isnan(d) ? 1e30 : d);
+      rel = std::max(rel, (std::isnan(d) ? 1e30 : d) / std::max(1.0, std::abs(static_cast<double>(want[i]))));
+    }
+    for (size_t i = n; i < got.size(); ++i) guard_ok = guard_ok && got[i] == 12345.0f;
+  }
+  void merge(const Errors& e) {
+    abs = std::max(abs, e.abs);
+    rel = std::max(rel, e.rel);
+    guard_ok = guard_ok && e.guard_ok;
+  }
+};
+
+/// |fast - ref| / max(1, |ref|): relative on unit-scale outputs, absolute near zero.
+constexpr double kTolerance = 1e-5;
+
+/// Runs every shape on every implementation, checks each and reports the worst error per ISA.
+void check_shapes(const char* what, const std::vector<Shape>& shapes) {
+  const auto impls = implementations();
+  std::vector<Errors> worst(impls.size());
+  unsigned seed = 1;
+  for (const Shape& s : shapes) {
+    const Problem p(s, seed++);
+    const auto want = p.run(k::conv2d_fused_f32_ref);
+    for (size_t i = 0; i < impls.size(); ++i) {
+      if (!impls[i].runs) continue;
+      Errors e;
+      e.add(p.run(impls[i].fn), want, p.out_size());
+      CAPTURE(impls[i].name);
+      INFO(describe(s));
+      CHECK(e.guard_ok);
+      CHECK(e.rel <= kTolerance);
+      worst[i].merge(e);
+    }
+  }
+  for (size_t i = 0; i < impls.size(); ++i) {
+    if (!impls[i].runs) {
+      const std::string skipped = std::string(what) + ": " + impls[i].name + " skipped, this CPU lacks it";
+      MESSAGE(skipped);
+      continue;
+    }
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%s: %-10s %zu shapes, max abs err %.3g, max rel err %.3g", what, impls[i].name,
+                  shapes.size(), worst[i].abs, worst[i].rel);
+    MESSAGE(buf);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fused conv: the dispatcher names an ISA this CPU has") {
+  const std::string isa = k::conv2d_fused_f32_isa();
+  CHECK((isa == "ref" || isa == "avx2" || isa == "avx512f"));
+#if defined(PXDGEN_TEST_X86)
+  if (isa == "avx512f") CHECK(__builtin_cpu_supports("avx512f"));
+  if (isa == "avx2") CHECK(__builtin_cpu_supports("avx2"));
+#endif
+  MESSAGE("conv2d_fused_f32 runs " << isa);
+}
+
+TEST_CASE("fused conv: every flag combination for kernels 1, 3, 5") {
+  // Sizes and channel counts rotate through the combinations so each flag set meets a few
+  // tails (widths not a multiple of 8 / 16 / 24 / 48, channel counts off the tile).
+  const int sizes[][2] = {{5, 7}, {3, 13}, {4, 12}, {7, 50}, {2, 3}, {6, 33}};
+  const int chans[][2] = {{1, 1}, {3, 5}, {8, 16}, {13, 17}, {17, 32}, {32, 5}, {16, 13}};
+  std::vector<Shape> shapes;
+  int i = 0;
+  for (int kernel : {1, 3, 5})
+    for (int up = 0; up < 2; ++up)
+      for (int act = 0; act < 2; ++act)
+        for (int acc = 0; acc < 2; ++acc)
+          for (int bias = 0; bias < 2; ++bias)
+            for (int rep = 0; rep < 2; ++rep, ++i) {
+              const auto* sz = sizes[i % 6];
+              const auto* ch = chans[i % 7];
+              shapes.push_back({ch[0], sz[0], sz[1], ch[1], kernel, up != 0, act != 0, acc != 0, bias != 0});
+            }
+  check_shapes("flags", shapes);
+}
+
+TEST_CASE("fused conv: channel counts in and out") {
+  std::vector<Shape> shapes;
+  int i = 0;
+  for (int kernel : {1, 3, 5})
+    for (int up = 0; up < 2; ++up)
+      for (int c : {1, 3, 8, 13, 16, 17, 32, 64})
+        for (int oc : {1, 5, 16, 32}) {
+          ++i;
+          shapes.push_back({c, 5, 7, oc, kernel, up != 0, true, i % 2 == 0, i % 3 != 0});
+        }
+  check_shapes("channels", shapes);
+}
+
+TEST_CASE("fused conv: odd image sizes") {
+  std::vector<Shape> shapes;
+  const int sizes[][2] = {{1, 1}, {1, 9}, {9, 1}, {2, 3}, {3, 13}, {5, 7}, {7, 5}, {11, 23}, {4, 25}, {3, 47}, {2, 49}, {3, 97}};
+  for (int kernel : {1, 3, 5, 7})
+    for (int up = 0; up < 2; ++up)
+      for (const auto& sz : sizes) shapes.push_back({3, sz[0], sz[1], 5, kernel, up != 0, true, false, true});
+  check_shapes("sizes", shapes);
+}
+
+TEST_CASE("fused conv: production shapes") {
+  const std::vector<Shape> shapes = {
+      {16, 64, 192, 16, 3, true, true, false, true},    // IEA-GAN up block, 16 ch
+      {32, 32, 96, 32, 3, false, true, false, true},    // 32 ch hidden 3x3
+      {64, 16, 48, 64, 3, true, true, false, true},     // 64 ch up block
+      {128, 8, 24, 128, 3, false, true, false, true},   // 128 ch hidden 3x3
+      {128, 4, 12, 128, 3, false, true, false, true},   // deepest 3x3, 12 columns
+      {64, 64, 192, 16, 1, false, true, false, true},   // 1x1 channel drop
+      {16, 64, 192, 32, 1, false, true, true, true},    // 1x1 back up, residual add
+      {16, 64, 192, 1, 3, false, true, false, true},    // final 3x3 to one image
+      {512, 8, 24, 64, 5, false, false, false, true},   // WGAN 5x5, wide input (64 of 512 outputs)
+      {64, 32, 96, 32, 5, false, false, false, true},   // WGAN 5x5
+      {32, 64, 192, 1, 5, false, false, false, true},   // WGAN last 5x5 to one image
+  };
+  check_shapes("production", shapes);
+}
+
+TEST_CASE("fused conv: several threads at once, each with its own buffers") {
+  const Shape shapes[] = {{16, 20, 48, 16, 3, true, true, false, true},
+                          {32, 17, 40, 13, 3, false, true, true, false},
+                          {24, 9, 30, 32, 1, false, true, false, true},
+                          {8, 12, 20, 5, 5, false, true, false, true}};
+  std::vector<Problem> problems;
+  std::vector<std::vector<float>> want;
+  unsigned seed = 100;
+  for (const Shape& s : shapes) {
+    problems.emplace_back(s, seed++);
+    want.push_back(problems.back().run(k::conv2d_fused_f32_ref));
+  }
+  std::vector<std::vector<float>> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      // Different shapes per thread make each thread's scratch grow at different times.
+      for (int rep = 0; rep < 5; ++rep) got[t] = problems[(t + rep) % 4].run(k::conv2d_fused_f32);
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) {
+    const int pi = (t + 4) % 4;
+    Errors e;
+    e.add(got[t], want[pi], problems[pi].out_size());
+    CAPTURE(t);
+    CHECK(e.guard_ok);
+    CHECK(e.rel <= kTolerance);
+  }
+}
