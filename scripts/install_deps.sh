@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libeigen3-dev libdnnl-dev libomp-dev nlohmann-json3-dev libbenchmark-dev doctest-dev
-  python3-torch python3-numpy
+  libhdf5-dev
+  python3-torch python3-numpy python3-h5py python3-matplotlib
 )
 missing=()
 for p in "${packages[@]}"; do

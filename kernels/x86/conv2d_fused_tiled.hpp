@@ -12,8 +12,11 @@
 ///   up_oc x up_vecs         the upsampling tile (two column phases per vector).
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
-/// the input vectors once and broadcasts one weight per output channel. Weights are repacked
-/// per call into blocks of tile_oc channels, tap-major, so a tile walks one pointer.
+/// the input vectors once and broadcasts one weight per output channel. The output channels
+/// are split into blocks of nearly equal size (16 = 6 + 5 + 5, not 6 + 6 + 4) so no block runs
+/// a tile much narrower than the rest. KxK tiles read the weights in place (one pointer per
+/// output channel, advanced once per input channel); the 1x1 GEMM on large planes and the
+/// upsampling phases use weights repacked per call, block- and tap-major.
 ///
 /// Drivers (each single-threaded and reentrant: state is on the stack or in the calling
 /// thread's scratch buffer):
@@ -58,7 +61,7 @@ inline void zero_floats(float* p, size_t n) {
 template <class T>
 inline void pin_pointer(T*& p) {
 #if defined(__GNUC__)
-  asm("" : "+r"(p));
+  asm volatile("" : "+r"(p));
 #endif
 }
 
@@ -70,7 +73,8 @@ struct Tile {
   int x0 = 0;    ///< first tile column of the input rows (the output column is x0 or 2 x0)
   int tail = 0;  ///< valid lanes of the tile's last vector
   bool accumulate = false;
-  const float* w = nullptr;  ///< the block's packed weights at the first channel
+  const float* w = nullptr;  ///< the block's weights at the first channel
+  size_t w_stride = 0;       ///< between output channels' weights when not packed
   size_t out_stride = 0;     ///< between output rows of a multi-row tile
   float* out[kMaxTileOc] = {};  ///< per output channel, its first output row
   float bias[kMaxTileOc] = {};
@@ -79,7 +83,8 @@ using TileFn = void (*)(const Tile&);
 
 /// Adds `acc` to (accumulate) or writes it over out[0 .. n), n <= lanes.
 template <class V>
-inline void store_vec(float* out, typename V::vec acc, int n, bool accumulate) {
+inline void store_vec(float* out, const typename V::vec& value, int n, bool accumulate) {
+  typename V::vec acc = value;
   if (n == V::lanes) {
     if (accumulate) acc = V::add(acc, V::load(out));
     V::store(out, acc);
@@ -91,11 +96,13 @@ inline void store_vec(float* out, typename V::vec acc, int n, bool accumulate) {
 
 /// M output channels x N vectors x R output rows, summed over channels x K x K taps.
 /// Input row j of a channel (j < K + R - 1) feeds output row o through kernel row j - o.
-/// Weights: per channel [ky][kx][PM], PM the block's channel count (M <= PM).
+/// Weights per channel [ky][kx][PM] (packed, M <= PM), or with PM = 0 the PyTorch layout,
+/// output channels t.w_stride apart.
 template <class V, int K, int M, int N, int R, int PM>
 void conv_tile_kxk(const Tile& t) {
   using vec = typename V::vec;
   constexpr int L = V::lanes;
+  constexpr int tap_stride = PM > 0 ? PM : 1;
   vec acc[R][M][N];
 #pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
@@ -105,14 +112,29 @@ void conv_tile_kxk(const Tile& t) {
 #pragma GCC unroll 16
       for (int n = 0; n < N; ++n) acc[o][m][n] = b;
   }
-  const float* w = t.w;
+  const float* w[PM > 0 ? 1 : M];
+  if constexpr (PM > 0) {
+    w[0] = t.w;
+  } else {
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) w[m] = t.w + m * t.w_stride;
+  }
   const float* const* rows = t.rows;
   const int x0 = t.x0, rpc = t.rows_per_channel;
-  for (int c = 0; c < t.channels; ++c, rows += rpc, w += K * K * PM) {
+  for (int c = 0; c < t.channels; ++c, rows += rpc) {
 #pragma GCC unroll 16
     for (int j = 0; j < K + R - 1; ++j) {
       const float* src = rows[j] + x0;
       pin_pointer(src);
+      // Opaque per row, so that with several output rows the compiler re-broadcasts each
+      // weight where it is used instead of keeping all K x K of them live across the rows
+      // (which spills the accumulators).
+      const float* wj[PM > 0 ? 1 : M];
+#pragma GCC unroll 16
+      for (int i = 0; i < (PM > 0 ? 1 : M); ++i) {
+        wj[i] = w[i];
+        if constexpr (R > 1) pin_pointer(wj[i]);
+      }
 #pragma GCC unroll 8
       for (int kx = 0; kx < K; ++kx) {
         vec x[N];
@@ -124,13 +146,20 @@ void conv_tile_kxk(const Tile& t) {
           if (ky < 0 || ky >= K) continue;
 #pragma GCC unroll 16
           for (int m = 0; m < M; ++m) {
-            const vec b = V::broadcast(w + (ky * K + kx) * PM + m);
+            const float* wp;
+            if constexpr (PM > 0)
+              wp = wj[0] + m;
+            else
+              wp = wj[m];
+            const vec b = V::broadcast(wp + (ky * K + kx) * tap_stride);
 #pragma GCC unroll 16
             for (int n = 0; n < N; ++n) acc[o][m][n] = V::fmadd(b, x[n], acc[o][m][n]);
           }
         }
       }
     }
+#pragma GCC unroll 16
+    for (int i = 0; i < (PM > 0 ? 1 : M); ++i) w[i] += K * K * tap_stride;
   }
 #pragma GCC unroll 16
   for (int o = 0; o < R; ++o)
@@ -241,30 +270,85 @@ TileFn up2_tile_fn(int m, int n, int /*rows*/) {
   return &conv_tile_up2<V, K, M, N, PM>;
 }
 
+/// Brings the input the next band fill (or chunk) reads into L2 while the current tiles run,
+/// a few lines before each tile. The input arrives as one short run per channel, too many
+/// interleaved streams for the hardware prefetchers, and fetching it all at fill time would
+/// stall on the miss queue instead of overlapping with the arithmetic.
+struct Prefetch {
+  const float* base = nullptr;  ///< first channel's run
+  size_t channel_stride = 0;
+  int channels = 0, floats = 0;  ///< runs, and floats per run
+  int c = 0, i = 0, per_step = 0;
+
+  void start(const float* b, size_t stride, int nchannels, int nfloats) {
+    base = b;
+    channel_stride = stride;
+    channels = nchannels;
+    floats = nfloats;
+    c = i = 0;
+  }
+  /// Spreads the lines over the next `steps` calls of step().
+  void pace(int steps) {
+    const long lines = static_cast<long>(channels - c) * div_up(floats, 16);
+    per_step = steps > 0 ? static_cast<int>((lines + steps - 1) / steps) : 0;
+  }
+  void step() {
+    for (int k = 0; k < per_step && c < channels; ++k) {
+      __builtin_prefetch(base + c * channel_stride + i, 0, 2);
+      i += 16;
+      if (i >= floats) {
+        i = 0;
+        ++c;
+      }
+    }
+  }
+};
+
+/// Output channels in `count` blocks of at most M, sizes differing by at most one.
+struct OcBlocks {
+  int count, base, extra;
+  OcBlocks(int channels, int M)
+      : count(div_up(channels, M)), base(channels / imax(count, 1)), extra(channels % imax(count, 1)) {}
+  int first(int b) const { return b * base + imin(b, extra); }
+  int size(int b) const { return base + (b < extra ? 1 : 0); }
+};
+
+/// Tiles sweep_tiles runs for `width` columns.
+template <class V, int M, int N>
+inline int tile_count(int out_channels, int width) {
+  return OcBlocks(out_channels, M).count * div_up(width, N * V::lanes);
+}
+
 /// Every output-channel block and column tile of `rows` output rows (t.rows, t.channels,
 /// t.rows_per_channel, t.out_stride set). `width` counts tile columns (input columns).
-/// block_weights(b) addresses block b's packed weights; out_row(oc) channel oc's first row.
-template <class V, int M, int N, class FnFor, class BlockWeights, class OutRow>
-void sweep_tiles(Tile& t, const Conv2dArgs& a, int width, int rows, bool with_bias, bool accumulate, FnFor fn_for,
-                 BlockWeights block_weights, OutRow out_row) {
+/// block_weights(b, oc0) addresses block b's weights; out_row(oc) channel oc's first row.
+/// ahead.step() runs before each tile: a slice of the work that prepares the next sweep.
+template <class V, int M, int N, class Ahead, class FnFor, class BlockWeights, class OutRow>
+void sweep_tiles(Tile& t, const Conv2dArgs& a, int width, int rows, bool with_bias, bool accumulate, Ahead& ahead,
+                 FnFor fn_for, BlockWeights block_weights, OutRow out_row) {
   constexpr int L = V::lanes;
   constexpr int step = N * L;
   static_assert(M <= kMaxTileOc, "tile has more output channels than Tile holds");
   const int full_end = width / step * step;
   const int rem = width - full_end;
   const int rem_vecs = div_up(rem, L);
+  const OcBlocks blocks(a.out_channels, M);
   t.accumulate = accumulate;
-  for (int oc0 = 0, b = 0; oc0 < a.out_channels; oc0 += M, ++b) {
-    const int m = imin(M, a.out_channels - oc0);
-    t.w = block_weights(b);
+  for (int b = 0; b < blocks.count; ++b) {
+    const int oc0 = blocks.first(b), m = blocks.size(b);
+    t.w = block_weights(b, oc0);
     for (int i = 0; i < m; ++i) {
       t.out[i] = out_row(oc0 + i);
       t.bias[i] = with_bias && a.bias != nullptr ? a.bias[oc0 + i] : 0.0f;
     }
     const TileFn full = fn_for(m, N, rows);
     t.tail = L;
-    for (t.x0 = 0; t.x0 < full_end; t.x0 += step) full(t);
+    for (t.x0 = 0; t.x0 < full_end; t.x0 += step) {
+      ahead.step();
+      full(t);
+    }
     if (rem > 0) {
+      ahead.step();
       t.x0 = full_end;
       t.tail = rem - (rem_vecs - 1) * L;
       fn_for(m, rem_vecs, rows)(t);
@@ -322,6 +406,20 @@ struct RowBand {
   }
 };
 
+/// Starts fetching input rows first .. first + count - 1 (clipped to the image) of the band's
+/// channels.
+template <class V>
+inline void prefetch_rows(Prefetch& pf, const RowBand<V>& band, int first, int count) {
+  const Conv2dArgs& a = band.a;
+  const int lo = imax(first, 0), hi = imin(first + count, a.height);
+  const size_t plane = static_cast<size_t>(a.height) * a.width;
+  if (lo >= hi) {
+    pf.start(nullptr, 0, 0, 0);
+    return;
+  }
+  pf.start(a.in + band.c0 * plane + static_cast<size_t>(lo) * a.width, plane, band.channels, (hi - lo) * a.width);
+}
+
 /// Input channels per pass: all of them unless one block's weights (per_channel_bytes each)
 /// would crowd L2, then equal chunks that fit. More passes cost an output read-modify-write.
 inline int channel_chunk(int channels, size_t per_channel_bytes) {
@@ -341,39 +439,31 @@ struct ScratchLayout {
   }
 };
 
-/// Any odd K, stride 1, no upsampling; tiles of M channels x N vectors x R rows.
+/// Any odd K, stride 1, no upsampling; tiles of M channels x N vectors x R rows. Weights are
+/// read in place: repacking them would cost as much as the arithmetic on small images.
 template <class V, int K, int M, int N, int R>
 void conv_kxk_rows(const Conv2dArgs& a) {
   constexpr int P = K / 2, KK = K * K, RING = K + R - 1;
   static_assert(R <= kMaxTileRows, "too many tile rows");
-  const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
-  const int blocks = div_up(OC, M);
+  const int C = a.channels, H = a.height, W = a.width;
   const int chunk = channel_chunk(C, static_cast<size_t>(M) * KK * sizeof(float));
   const int stride = RowBand<V>::stride_for(W, P, P);
 
   ScratchLayout layout;
-  const size_t packed_at = layout.add(static_cast<size_t>(blocks) * C * KK * M * sizeof(float));
   const size_t band_at = layout.add(static_cast<size_t>(chunk) * RING * stride * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(chunk) * RING * sizeof(float*));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
-  float* packed = reinterpret_cast<float*>(scratch + packed_at);
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
-  // [block][channel][ky][kx][M], channels past OC zero.
-  for (int b = 0; b < blocks; ++b)
-    for (int c = 0; c < C; ++c)
-      for (int tap = 0; tap < KK; ++tap)
-        for (int m = 0; m < M; ++m) {
-          const int oc = b * M + m;
-          packed[((static_cast<size_t>(b) * C + c) * KK + tap) * M + m] =
-              oc < OC ? a.weight[(static_cast<size_t>(oc) * C + c) * KK + tap] : 0.0f;
-        }
-
   const size_t out_plane = static_cast<size_t>(H) * W;
+  const size_t filter = static_cast<size_t>(C) * KK;
   Tile t;
   t.rows = rows;
   t.rows_per_channel = RING;
   t.out_stride = W;
+  t.w_stride = filter;
+  Prefetch pf;
+  const int tiles = tile_count<V, M, N>(a.out_channels, W);
   for (int c0 = 0; c0 < C || c0 == 0; c0 += chunk) {
     const int cn = imin(chunk, C - c0);
     const RowBand<V> band{a, c0, cn, RING, P, stride, reinterpret_cast<float*>(scratch + band_at)};
@@ -386,10 +476,12 @@ void conv_kxk_rows(const Conv2dArgs& a) {
       for (int q = y + K - 1; q < y + K - 1 + rn; ++q) band.fill(q);
       for (int c = 0; c < cn; ++c)
         for (int j = 0; j < rn + K - 1; ++j) rows[c * RING + j] = band.slot(c, y + j);
+      prefetch_rows(pf, band, y + rn + K - 1 - P, R);
+      pf.pace(tiles);
       sweep_tiles<V, M, N>(
-          t, a, W, rn, c0 == 0, a.accumulate || c0 > 0,
-          [](int m, int n, int r) { return kxk_tile_fn<V, K, M, N, R, M>(m, n, r); },
-          [&](int b) { return packed + (static_cast<size_t>(b) * C + c0) * KK * M; },
+          t, a, W, rn, c0 == 0, a.accumulate || c0 > 0, pf,
+          [](int m, int n, int r) { return kxk_tile_fn<V, K, M, N, R, 0>(m, n, r); },
+          [&](int, int oc0) { return a.weight + oc0 * filter + static_cast<size_t>(c0) * KK; },
           [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * W; });
     }
     if (C == 0) break;
@@ -403,12 +495,12 @@ void conv_up2(const Conv2dArgs& a) {
   constexpr int T = Ph::taps, U = Ph::span;
   constexpr int PER_ROW = 2 * T * M;  // packed floats per (channel, row tap)
   const int C = a.channels, OC = a.out_channels, h = a.height, w = a.width;
-  const int blocks = div_up(OC, M);
+  const OcBlocks blocks(OC, M);
   const int chunk = channel_chunk(C, static_cast<size_t>(2) * T * PER_ROW * sizeof(float));
   const int stride = RowBand<V>::stride_for(w, Ph::pad, U - 1 - Ph::pad);
 
   ScratchLayout layout;
-  const size_t packed_floats = static_cast<size_t>(blocks) * 2 * C * T * PER_ROW;
+  const size_t packed_floats = static_cast<size_t>(blocks.count) * 2 * C * T * PER_ROW;
   const size_t packed_at = layout.add(packed_floats * sizeof(float));
   const size_t band_at = layout.add(static_cast<size_t>(chunk) * U * stride * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(chunk) * T * sizeof(float*));
@@ -418,11 +510,12 @@ void conv_up2(const Conv2dArgs& a) {
 
   // [block][py][channel][row tap][px][column tap][M]: kernel taps summed onto the small taps.
   zero_floats(packed, packed_floats);
-  for (int oc = 0; oc < OC; ++oc)
+  for (int b = 0; b < blocks.count; ++b)
+    for (int m = 0; m < blocks.size(b); ++m)
     for (int c = 0; c < C; ++c) {
-      const float* k = a.weight + (static_cast<size_t>(oc) * C + c) * K * K;
+      const float* k = a.weight + (static_cast<size_t>(blocks.first(b) + m) * C + c) * K * K;
       for (int py = 0; py < 2; ++py) {
-        float* pw = packed + ((static_cast<size_t>(oc / M) * 2 + py) * C + c) * T * PER_ROW + oc % M;
+        float* pw = packed + ((static_cast<size_t>(b) * 2 + py) * C + c) * T * PER_ROW + m;
         for (int ky = 0; ky < K; ++ky)
           for (int px = 0; px < 2; ++px)
             for (int kx = 0; kx < K; ++kx)
@@ -436,6 +529,8 @@ void conv_up2(const Conv2dArgs& a) {
   t.rows = rows;
   t.rows_per_channel = T;
   t.out_stride = out_width;
+  Prefetch pf;
+  const int tiles = tile_count<V, M, N>(OC, w);
   for (int c0 = 0; c0 < C || c0 == 0; c0 += chunk) {
     const int cn = imin(chunk, C - c0);
     const RowBand<V> band{a, c0, cn, U, Ph::pad, stride, reinterpret_cast<float*>(scratch + band_at)};
@@ -444,14 +539,17 @@ void conv_up2(const Conv2dArgs& a) {
     for (int i = 0; i < h; ++i) {
       // Padded row q holds small row q - pad; rows i .. i + span - 1 serve output rows 2i, 2i + 1.
       band.fill(i + U - 1);
+      // Both row phases' tiles overlap the fetch of the next small row.
+      prefetch_rows(pf, band, i + U - Ph::pad, 1);
+      pf.pace(2 * tiles);
       for (int py = 0; py < 2; ++py) {
         for (int c = 0; c < cn; ++c)
           for (int r = 0; r < T; ++r) rows[c * T + r] = band.slot(c, i + Ph::first(py) + r);
         const int y = 2 * i + py;
         sweep_tiles<V, M, N>(
-            t, a, w, 1, c0 == 0, a.accumulate || c0 > 0,
+            t, a, w, 1, c0 == 0, a.accumulate || c0 > 0, pf,
             [](int m, int n, int r) { return up2_tile_fn<V, K, M, N, M>(m, n, r); },
-            [&](int b) { return packed + ((static_cast<size_t>(b) * 2 + py) * C + c0) * T * PER_ROW; },
+            [&](int b, int) { return packed + ((static_cast<size_t>(b) * 2 + py) * C + c0) * T * PER_ROW; },
             [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * out_width; });
       }
     }
@@ -459,57 +557,113 @@ void conv_up2(const Conv2dArgs& a) {
   }
 }
 
-/// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
-/// column chunks whose activated copy fits in L2 next to the rest.
+/// Activates a chunk of columns of every channel into rows `stride` apart, one channel per
+/// piece, so the work can be spread between tiles.
+template <class V>
+struct ChunkAhead {
+  const Conv2dArgs& a;
+  int stride;
+  size_t plane;
+  float* dst = nullptr;
+  size_t s0 = 0;
+  int width = 0, c = 0, per_step = 0;
+
+  /// Columns s0 .. s0 + chunk (clipped to the plane) into dst.
+  void start(float* to, size_t first, int chunk) {
+    dst = to;
+    s0 = first;
+    width = s0 < plane ? static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk) : 0;
+    c = width > 0 ? 0 : a.channels;
+  }
+  void pace(int steps) { per_step = steps > 0 ? div_up(a.channels - c, steps) : a.channels; }
+  void piece() {
+    const float* src = a.in + c * plane + s0;
+    float* row = dst + static_cast<size_t>(c) * stride;
+    activate_row<V>(row, src, width, a, c);
+    zero_floats(row + width, round_up(width, V::lanes) - width);
+    ++c;
+  }
+  void step() {
+    for (int k = 0; k < per_step && c < a.channels; ++k) piece();
+  }
+  void finish() {
+    while (c < a.channels) piece();
+  }
+};
+
+/// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane.
+/// The activated input is copied in column chunks, one long run per channel so the hardware
+/// prefetchers can stream it, into rows whose stride is skewed by one cache line: the planes
+/// are often a multiple of 4 KiB apart, and read in place every channel's run would fall into
+/// the same L1 and L2 sets. The tiles then sweep the chunk in slices small enough that every
+/// block re-reads its slice from L1, while the next chunk is copied into a second buffer.
 template <class V, int M, int N>
 void conv_1x1_flat(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
-  constexpr int kChunkFloats = 24576;  // 96 KiB of activated input per chunk
+  constexpr int kChunkFloats = 32768;  // 128 KiB: the activated chunk stays in L2
+  constexpr int kSliceFloats = 4096;   // 16 KiB: a slice of every channel stays in L1
   const int C = a.channels, OC = a.out_channels;
-  const int blocks = div_up(OC, M);
   const size_t plane = static_cast<size_t>(a.height) * a.width;
   int chunk = imax(step, kChunkFloats / imax(C, 1) / step * step);
   if (static_cast<size_t>(chunk) > plane) chunk = round_up(static_cast<int>(plane), L);
+  const int slice = imin(chunk, imax(step, kSliceFloats / imax(C, 1) / step * step));
+  const int stride = round_up(chunk, 64) + 16;
+  // Packing pays off once each weight is reused over enough pixels; below that the tiles read
+  // the weights in place.
+  const bool pack = plane >= 256;
+  const OcBlocks blocks(OC, M);
 
   ScratchLayout layout;
-  const size_t packed_at = layout.add(static_cast<size_t>(blocks) * C * M * sizeof(float));
-  const size_t buf_at = layout.add(static_cast<size_t>(C) * chunk * sizeof(float));
+  const size_t packed_at = layout.add(pack ? static_cast<size_t>(blocks.count) * C * M * sizeof(float) : 0);
+  const size_t buf_floats = static_cast<size_t>(C) * stride;
+  const size_t buf_at = layout.add(2 * buf_floats * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(C) * sizeof(float*));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
   float* packed = reinterpret_cast<float*>(scratch + packed_at);
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
-  for (int b = 0; b < blocks; ++b)
-    for (int c = 0; c < C; ++c)
-      for (int m = 0; m < M; ++m) {
-        const int oc = b * M + m;
-        packed[(static_cast<size_t>(b) * C + c) * M + m] = oc < OC ? a.weight[static_cast<size_t>(oc) * C + c] : 0.0f;
-      }
+  if (pack) {
+    // [block][channel][M], channels past the block's size zero.
+    for (int b = 0; b < blocks.count; ++b)
+      for (int c = 0; c < C; ++c)
+        for (int m = 0; m < M; ++m)
+          packed[(static_cast<size_t>(b) * C + c) * M + m] =
+              m < blocks.size(b) ? a.weight[static_cast<size_t>(blocks.first(b) + m) * C + c] : 0.0f;
+  }
 
   Tile t;
   t.rows = rows;
   t.channels = C;
   t.rows_per_channel = 1;
+  t.w_stride = C;
+  ChunkAhead<V> ahead{a, stride, plane};
+  ahead.start(buf, 0, chunk);
+  ahead.finish();
   for (size_t s0 = 0; s0 < plane; s0 += chunk) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk);
-    // Without activation the tiles read the input in place, unless the chunk ends in a partial
-    // vector, whose full-width loads could run past the end of the last channel.
-    const bool in_place = a.in_scale == nullptr && width % L == 0;
-    for (int c = 0; c < C; ++c) {
-      const float* src = a.in + c * plane + s0;
-      if (in_place) {
-        rows[c] = src;
-      } else {
-        float* dst = buf + static_cast<size_t>(c) * chunk;
-        activate_row<V>(dst, src, width, a, c);
-        zero_floats(dst + width, round_up(width, L) - width);
-        rows[c] = dst;
-      }
+    float* current = buf + (s0 / chunk % 2) * buf_floats;
+    // The next chunk is activated into the other buffer a channel at a time between this
+    // chunk's tiles, so its memory traffic overlaps their arithmetic.
+    ahead.start(buf + (s0 / chunk % 2 == 0 ? buf_floats : 0), s0 + chunk, chunk);
+    ahead.pace(div_up(width, slice) * tile_count<V, M, N>(OC, slice));
+    for (int x = 0; x < width; x += slice) {
+      for (int c = 0; c < C; ++c) rows[c] = current + static_cast<size_t>(c) * stride + x;
+      const size_t at = s0 + x;
+      if (pack)
+        sweep_tiles<V, M, N>(
+            t, a, imin(slice, width - x), 1, true, a.accumulate, ahead,
+            [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, M>(m, n, r); },
+            [&](int b, int) { return packed + static_cast<size_t>(b) * C * M; },
+            [&](int oc) { return a.out + oc * plane + at; });
+      else
+        sweep_tiles<V, M, N>(
+            t, a, imin(slice, width - x), 1, true, a.accumulate, ahead,
+            [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, 0>(m, n, r); },
+            [&](int, int oc0) { return a.weight + static_cast<size_t>(oc0) * C; },
+            [&](int oc) { return a.out + oc * plane + at; });
     }
-    sweep_tiles<V, M, N>(
-        t, a, width, 1, true, a.accumulate, [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, M>(m, n, r); },
-        [&](int b) { return packed + static_cast<size_t>(b) * C * M; }, [&](int oc) { return a.out + oc * plane + s0; });
+    ahead.finish();
   }
 }
 
@@ -524,7 +678,7 @@ void conv_kxk(const Conv2dArgs& a) {
     conv_kxk_rows<V, K, V::wide_oc, V::wide_vecs, 1>(a);
 }
 
-/// The fused convolution on V; kernels other than 1, 3, 5, 7 go to the reference.
+/// The fused convolution on V; kernels other than 1, 3, 5 go to the reference.
 template <class V>
 void conv2d_fused_tiled(const Conv2dArgs& a) {
   if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
@@ -535,8 +689,6 @@ void conv2d_fused_tiled(const Conv2dArgs& a) {
     case 7: return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);
     case 10: return conv_kxk<V, 5>(a);
     case 11: return conv_up2<V, 5, V::up_oc, V::up_vecs>(a);
-    case 14: return conv_kxk<V, 7>(a);
-    case 15: return conv_up2<V, 7, V::up_oc, V::up_vecs>(a);
     default: return conv2d_fused_f32_ref(a);
   }
 }

@@ -36,7 +36,7 @@ expect 2 "cut" -- generate -n 1 --cut 1.5 -o "$work/x.csv"
 expect 2 "integer" -- generate -n 1 --min-charge 0 -o "$work/x.csv"
 expect 2 "backend" -- generate -n 1 --backend gpu -o "$work/x.csv"
 expect 2 "needs a value" -- generate -n
-expect 2 "only .csv" -- generate -n 1 -o "$work/x.parquet"
+expect 2 "extension" -- generate -n 1 -o "$work/x.parquet"
 expect 1 "cannot open" -- generate -m "$work/missing.pxdg" -n 1 -o "$work/x.csv"
 expect 1 "not a regular file" -- generate -m "$work" -n 1 -o "$work/x.csv"
 expect 1 "too short|bad magic" -- info "$work/empty.pxdg"

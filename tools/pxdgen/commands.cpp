@@ -1,7 +1,10 @@
 #include "tools/pxdgen/commands.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,7 +18,9 @@
 
 #include "engine/model_file.hpp"
 #include "pxdgen/pxdgen.hpp"
+#include "tools/pxdgen/hdf5_writer.hpp"
 #include "tools/pxdgen/npy.hpp"
+#include "tools/pxdgen/stats.hpp"
 #include "weights_converter/convert.hpp"
 
 namespace pxdgen::cli {
@@ -33,7 +38,9 @@ usage: pxdgen <command> [options]
 commands:
   convert   turn a PyTorch checkpoint (.pth) into a pxdgen model (.pxdg)
   info      describe a model: family, parameters, GMAC per event, provenance
-  generate  generate events and write their digits (CSV) or images (.npy)
+  generate  generate events and write their digits (HDF5, CSV) or images (.npy)
+  stats     statistics of generated events, as JSON
+  plot      pictures of the statistics against the published numbers
   bench     time event generation
 
 'pxdgen <command> --help' describes a command's options.
@@ -62,12 +69,21 @@ options:
   -m, --model PATH    the model (same as the positional argument)
   --json              print the whole description as JSON
 )"},
-    {"generate", R"(usage: pxdgen generate [-m MODEL.pxdg] -n N -o OUT.csv [options]
-       pxdgen generate [-m MODEL.pxdg] --latents Z.npy [--rdof R.npy] [--dense-out X.npy] [-o OUT.csv]
+    {"generate", R"(usage: pxdgen generate [-m MODEL.pxdg] [-n N] -o OUT.h5 [options]
+       pxdgen generate [-m MODEL.pxdg] --latents Z.npy [--rdof R.npy] -o OUT.h5|.csv [--dense-out X.npy]
 
-Generates events of 40 sensors. With -n, event k of the run uses latents drawn from
-(seed, k), so any event can be regenerated alone. With --latents, the network runs on
-the given z (float32, (E, 40, dim_z) or (40, dim_z)).
+Generates events of 40 sensors (default model: the built-in one). With -n, event k of
+the run uses latents drawn from (seed, k), so any event can be regenerated alone and a
+run can be continued with --first-event. With --latents, the network runs on the given
+z (float32, (E, 40, dim_z) or (40, dim_z)).
+
+The output kind follows the extension of -o:
+  .h5 / .hdf5   digits in columnar, compressed HDF5 with per-event offsets (recommended)
+  .csv          digits as text: event,sensor,layer,ladder,sensor_number,ucell,vcell,charge
+  .npy          the uncropped tanh images, float32 (E, 40, 256, 768)
+Files are written under a temporary name and renamed when complete. SIGINT or SIGTERM
+stops after the current event: an .h5 file keeps every completed event (attribute
+complete=0, events_completed=N); other outputs are removed.
 
 options:
   -m, --model PATH        model file (default: the built-in model)
@@ -75,14 +91,29 @@ options:
   --seed S                run seed (default 0)
   --first-event K         number of the first event (default 0)
   --threads T             threads across the sensors of an event (default 1)
-  -o, --output PATH       digits as CSV: event,sensor,layer,ladder,sensor_number,ucell,vcell,charge
+  -o, --output PATH       output file (.h5, .csv or .npy)
+  --dense-out PATH        also write the tanh images (.npy)
   --latents PATH          z for each event instead of drawing them
   --rdof PATH             IEA-GAN research variant: r, float32 (E, 40, 4) or (40, 4)
-  --dense-out PATH        the uncropped tanh images, float32 (E, 40, 256, 768)
   --cut X|none            tanh cut of the output transform (default: the model's)
   --min-charge N          smallest charge written, in ADU (default: the model's, 1)
   --backend fast|reference
-  -q, --quiet             no summary
+  -q, --quiet             no progress bar, no summary
+  --verbose               one line per event
+)"},
+    {"stats", R"(usage: pxdgen stats IN.h5 -o stats.json
+
+Statistics of generated events: per-sensor occupancy and mean charge, the charge
+histogram in the binning of the published PXD statistics, the per-image occupancy
+distribution (200 bins on [0, 0.02]), the Spearman correlation of the 40 sensor
+occupancies over events, and the distribution of 8-connected cluster sizes.
+)"},
+    {"plot", R"(usage: pxdgen plot stats.json -o DIR [--events IN.h5 [--event K]]
+
+Renders PNGs of a stats.json against the published Geant4 and IEA-GAN numbers:
+per-sensor occupancy and mean charge, charge spectrum, occupancy distribution,
+correlation matrix, cluster sizes; with --events, the hit map of event K (default the
+first) with the 40 sensors laid out as in the detector. Needs python3-matplotlib.
 )"},
     {"bench", R"(usage: pxdgen bench [-m MODEL.pxdg] [-n N] [--threads T] [--backend fast|reference]
 
@@ -294,25 +325,159 @@ npy::Array read_latents(const std::string& path, int dim, const char* what) {
   return a;
 }
 
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Set by SIGINT / SIGTERM: the run stops after the event in progress.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+/// Installs the stop handlers for the lifetime of a run and restores the old ones.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    old_int_ = std::signal(SIGINT, on_stop_signal);
+    old_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  bool stopped() const { return g_stop_signal != 0; }
+  int signal() const { return g_stop_signal; }
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+/// Where the events of a run go: one file, chosen by its extension.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual bool wants_digits() const { return true; }
+  virtual bool wants_images() const { return false; }
+  virtual void append(uint64_t event, const std::vector<Digit>& digits, const float* images) = 0;
+  /// Completes the file. `interrupted`: the run stopped early; keep what a reader can use.
+  virtual void finish(uint64_t events, bool interrupted) = 0;
+};
+
+class CsvSink final : public EventSink {
+ public:
+  explicit CsvSink(const std::string& path) : file_(path) {
+    std::fprintf(file_.get(), "event,sensor,layer,ladder,sensor_number,ucell,vcell,charge\n");
+  }
+  void append(uint64_t event, const std::vector<Digit>& digits, const float*) override {
+    write_csv_digits(file_.get(), event, digits);
+  }
+  // A CSV cannot say it is incomplete: an interrupted run leaves none.
+  void finish(uint64_t, bool interrupted) override {
+    if (!interrupted) file_.commit();
+  }
+
+ private:
+  AtomicTextFile file_;
+};
+
+class Hdf5Sink final : public EventSink {
+ public:
+  Hdf5Sink(const std::string& path, const hdf5::RunAttributes& attributes) : writer_(path, attributes) {}
+  void append(uint64_t event, const std::vector<Digit>& digits, const float*) override {
+    writer_.append_event(event, digits);
+  }
+  // An interrupted run keeps every completed event, marked complete=0 with their count.
+  void finish(uint64_t events, bool interrupted) override {
+    if (interrupted) writer_.finish_partial();
+    else writer_.finish(events);
+  }
+
+ private:
+  hdf5::Hdf5DigitWriter writer_;
+};
+
+class DenseSink final : public EventSink {
+ public:
+  DenseSink(const std::string& path, uint64_t events, size_t sensors)
+      : writer_(path, {static_cast<int64_t>(events), static_cast<int64_t>(sensors), kImageRows, kImageCols}),
+        values_(sensors * kImageRows * kImageCols) {}
+  bool wants_digits() const override { return false; }
+  bool wants_images() const override { return true; }
+  void append(uint64_t, const std::vector<Digit>&, const float* images) override { writer_.append(images, values_); }
+  void finish(uint64_t, bool interrupted) override {
+    if (!interrupted) writer_.finish();
+  }
+
+ private:
+  npy::Writer writer_;
+  size_t values_;
+};
+
+std::string describe(const OutputTransform& t) {
+  char buf[96];
+  if (t.has_cut) std::snprintf(buf, sizeof buf, "tanh > %g, charge >= %d ADU", t.cut, t.min_charge);
+  else std::snprintf(buf, sizeof buf, "no cut, charge >= %d ADU", t.min_charge);
+  return buf;
+}
+
+std::unique_ptr<EventSink> open_sink(const std::string& path, uint64_t events, const Generator& generator,
+                                     uint64_t seed, uint64_t first) {
+  if (has_suffix(path, ".csv")) return std::make_unique<CsvSink>(path);
+  if (has_suffix(path, ".npy")) return std::make_unique<DenseSink>(path, events, generator.sensors().size());
+  if (has_suffix(path, ".h5") || has_suffix(path, ".hdf5")) {
+    const ModelInfo& info = generator.model().info();
+    return std::make_unique<Hdf5Sink>(
+        path, hdf5::RunAttributes{info.sha256, info.family, info.variant, seed, describe(generator.transform()), first});
+  }
+  throw UsageError("output '" + path + "': the extension must be .h5 (digits, HDF5), .csv (digits) or .npy (images)");
+}
+
+/// One line on stderr, rewritten in place: events done, rate, time left.
+class Progress {
+ public:
+  Progress(uint64_t total, bool enabled) : total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  void update(uint64_t done) {
+    if (!enabled_) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = seconds > 0 ? done / seconds : 0;
+    const double left = rate > 0 ? (total_ - done) / rate : 0;
+    const int width = 30, filled = static_cast<int>(width * done / std::max<uint64_t>(total_, 1));
+    std::fprintf(stderr, "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " events, %.2f events/s, ETA %.0f s ", filled,
+                 "##############################", width - filled, "", done, total_, rate, left);
+    if (done == total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+  void abandon() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  uint64_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 int cmd_generate(const Args& args) {
   if (!args.positional.empty()) throw UsageError("generate takes no positional arguments");
   const bool from_latents = args.has("--latents");
-  if (!from_latents && (args.has("--rdof") || args.has("--dense-out")))
-    throw UsageError("--rdof and --dense-out need --latents");
-  if (!from_latents && !args.has("--output")) throw UsageError("generate needs -o OUT.csv");
-  if (from_latents && !args.has("--output") && !args.has("--dense-out"))
-    throw UsageError("generate --latents needs -o OUT.csv or --dense-out X.npy");
+  if (!from_latents && args.has("--rdof")) throw UsageError("--rdof needs --latents");
+  if (!args.has("--output") && !args.has("--dense-out")) throw UsageError("generate needs -o OUT.h5 (or .csv, .npy)");
   if (from_latents && (args.has("--events") || args.has("--seed") || args.has("--first-event")))
     throw UsageError("-n, --seed and --first-event do not apply to --latents");
-  if (args.has("--output") && args.get("--output").size() > 4 &&
-      args.get("--output").compare(args.get("--output").size() - 4, 4, ".csv") != 0)
-    throw UsageError("output '" + args.get("--output") + "': only .csv digits are written");
+  if (args.has("--dense-out") && !has_suffix(args.get("--dense-out"), ".npy"))
+    throw UsageError("--dense-out writes a .npy file");
 
+  uint64_t events = 0, first = 0, seed = 0;
+  if (!from_latents) {
+    events = static_cast<uint64_t>(parse_int("--events", args.get("--events", "1"), 1, int64_t{1} << 40));
+    seed = parse_u64("--seed", args.get("--seed", "0"));
+    first = parse_u64("--first-event", args.get("--first-event", "0"));
+  }
   const Model model = load_model(args);
   Generator generator(model, generator_options(args, model));
   const int dim_z = model.info().dim_z, dim_r = model.info().dim_rdof;
 
-  uint64_t events = 0, first = 0, seed = 0;
   npy::Array z, r;
   if (from_latents) {
     z = read_latents(args.get("--latents"), dim_z, "latents");
@@ -320,55 +485,107 @@ int cmd_generate(const Args& args) {
     if (dim_r > 0) {
       if (!args.has("--rdof")) throw UsageError("this model needs --rdof R.npy (the research IEA-GAN's r)");
       r = read_latents(args.get("--rdof"), dim_r, "rdof");
-      if (r.shape[0] != z.shape[0]) throw Error("--rdof has " + std::to_string(r.shape[0]) + " events, --latents " + std::to_string(z.shape[0]));
+      if (r.shape[0] != z.shape[0])
+        throw Error("--rdof has " + std::to_string(r.shape[0]) + " events, --latents " + std::to_string(z.shape[0]));
     } else if (args.has("--rdof")) {
       throw UsageError("this model takes no --rdof");
     }
-  } else {
-    events = static_cast<uint64_t>(parse_int("--events", args.get("--events", "1"), 1, int64_t{1} << 40));
-    seed = parse_u64("--seed", args.get("--seed", "0"));
-    first = parse_u64("--first-event", args.get("--first-event", "0"));
   }
 
-  std::unique_ptr<AtomicTextFile> csv;
-  if (args.has("--output")) {
-    csv = std::make_unique<AtomicTextFile>(args.get("--output"));
-    std::fprintf(csv->get(), "event,sensor,layer,ladder,sensor_number,ucell,vcell,charge\n");
+  std::vector<std::unique_ptr<EventSink>> sinks;
+  for (const char* key : {"--output", "--dense-out"})
+    if (args.has(key)) sinks.push_back(open_sink(args.get(key), events, generator, seed, first));
+  bool need_digits = false, need_images = false;
+  for (const auto& sink : sinks) {
+    need_digits |= sink->wants_digits();
+    need_images |= sink->wants_images();
   }
-  std::unique_ptr<npy::Writer> dense;
-  std::vector<float> images;
-  if (args.has("--dense-out")) {
-    dense = std::make_unique<npy::Writer>(args.get("--dense-out"),
-                                          std::vector<int64_t>{static_cast<int64_t>(events), kSensors, kImageRows, kImageCols});
-    images.resize(static_cast<size_t>(kSensors) * kImageRows * kImageCols);
-  }
+
   std::vector<Digit> digits;
+  std::vector<float> images(need_images ? generator.sensors().size() * kImageRows * kImageCols : 0);
   std::vector<float> z_event(static_cast<size_t>(kSensors) * dim_z), r_event(static_cast<size_t>(kSensors) * dim_r);
-  uint64_t total_digits = 0;
+  const bool quiet = args.has("--quiet");
+  Progress progress(events, !quiet && isatty(fileno(stderr)) && events > 1);
+  StopSignals signals;
+  uint64_t done = 0, total_digits = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t e = 0; e < events; ++e) {
-    const uint64_t number = from_latents ? e : first + e;
+  for (; done < events && !signals.stopped(); ++done) {
+    const uint64_t number = from_latents ? done : first + done;
     if (from_latents) {
-      std::copy_n(z.values.begin() + static_cast<std::ptrdiff_t>(e * z_event.size()), z_event.size(), z_event.begin());
-      if (dim_r > 0) std::copy_n(r.values.begin() + static_cast<std::ptrdiff_t>(e * r_event.size()), r_event.size(), r_event.begin());
+      std::copy_n(z.values.begin() + static_cast<std::ptrdiff_t>(done * z_event.size()), z_event.size(), z_event.begin());
+      if (dim_r > 0)
+        std::copy_n(r.values.begin() + static_cast<std::ptrdiff_t>(done * r_event.size()), r_event.size(), r_event.begin());
     } else {
       generator.draw_latents(seed, number, z_event.data(), r_event.data());
     }
-    generator.generate(z_event.data(), dim_r > 0 ? r_event.data() : nullptr, csv ? &digits : nullptr,
-                       dense ? images.data() : nullptr);
-    if (csv) write_csv_digits(csv->get(), number, digits);
-    if (dense) dense->append(images.data(), images.size());
+    generator.generate(z_event.data(), dim_r > 0 ? r_event.data() : nullptr, need_digits ? &digits : nullptr,
+                       need_images ? images.data() : nullptr);
+    for (auto& sink : sinks) sink->append(number, digits, images.data());
     total_digits += digits.size();
+    if (args.has("--verbose"))
+      std::fprintf(stderr, "event %" PRIu64 ": %zu digits\n", number, digits.size());
+    progress.update(done + 1);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (csv) csv->commit();
-  if (dense) dense->finish();
-  if (!args.has("--quiet")) {
-    const double pixels = static_cast<double>(events) * kSensors * kUCells * kVCells;
+  const bool interrupted = done < events;
+  if (interrupted) progress.abandon();
+  for (auto& sink : sinks) sink->finish(done, interrupted);
+  if (interrupted) {
+    std::fprintf(stderr,
+                 "pxdgen generate: stopped by signal %d after %" PRIu64 " of %" PRIu64 " events; an .h5 output keeps "
+                 "them (complete=0); continue with --first-event %" PRIu64 "\n",
+                 signals.signal(), done, events, first + done);
+    return 128 + signals.signal();
+  }
+  if (!quiet) {
+    const double pixels = static_cast<double>(events) * generator.sensors().size() * kUCells * kVCells;
     std::fprintf(stderr, "generated %" PRIu64 " event(s) in %.2f s (%.2f s/event)", events, seconds, seconds / events);
-    if (csv) std::fprintf(stderr, ": %" PRIu64 " digits, mean occupancy %.4f %%", total_digits, 100.0 * total_digits / pixels);
+    if (need_digits)
+      std::fprintf(stderr, ": %" PRIu64 " digits, %.0f per event, mean occupancy %.4f %%", total_digits,
+                   static_cast<double>(total_digits) / events, 100.0 * total_digits / pixels);
     std::fprintf(stderr, "\n");
   }
+  return 0;
+}
+
+int cmd_stats(const Args& args) {
+  if (args.positional.size() != 1) throw UsageError("stats needs one input file (.h5 from pxdgen generate)");
+  if (!args.has("--output")) throw UsageError("stats needs -o stats.json");
+  const nlohmann::json stats = stats::stats_from_hdf5(args.positional[0]);
+  std::vector<uint8_t> text;
+  const std::string dumped = stats.dump(1) + "\n";
+  text.assign(dumped.begin(), dumped.end());
+  write_file_atomically(args.get("--output"), text);
+  if (!args.has("--quiet"))
+    std::fprintf(stderr, "statistics of %s written to %s\n", args.positional[0].c_str(), args.get("--output").c_str());
+  return 0;
+}
+
+/// The plotting script: beside the installed binary's share folder, or in the source tree.
+std::string plot_script() {
+  if (const char* env = std::getenv("PXDGEN_PLOT_SCRIPT")) return env;
+  for (const std::string& candidate : {std::string(PXDGEN_DATA_DIR) + "/plot_stats.py",
+                                       std::string(PXDGEN_SOURCE_TOOLS_DIR) + "/plot_stats.py"})
+    if (access(candidate.c_str(), R_OK) == 0) return candidate;
+  throw Error("cannot find plot_stats.py (set PXDGEN_PLOT_SCRIPT)");
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+int cmd_plot(const Args& args) {
+  if (args.positional.size() != 1) throw UsageError("plot needs one stats.json (from pxdgen stats)");
+  if (!args.has("--output")) throw UsageError("plot needs -o DIR");
+  std::string command = "/usr/bin/python3 " + shell_quote(plot_script()) + " " + shell_quote(args.positional[0]) +
+                        " -o " + shell_quote(args.get("--output"));
+  if (args.has("--events")) command += " --events " + shell_quote(args.get("--events"));
+  if (args.has("--event"))
+    command += " --event " + std::to_string(parse_u64("--event", args.get("--event")));
+  const int status = std::system(command.c_str());
+  if (status != 0) throw Error("plotting failed (is python3-matplotlib installed?)");
   return 0;
 }
 
@@ -429,13 +646,20 @@ int run(int argc, const char* const* argv) {
     if (command == "generate") {
       values = {"--model", "--events", "--seed", "--first-event", "--threads", "--output", "--latents",
                 "--rdof", "--dense-out", "--cut", "--min-charge", "--backend"};
-      flags = {"--quiet"};
+      flags = {"--quiet", "--verbose"};
     }
     if (command == "bench") values = {"--model", "--events", "--threads", "--backend", "--cut", "--min-charge"};
+    if (command == "stats") {
+      values = {"--output"};
+      flags = {"--quiet"};
+    }
+    if (command == "plot") values = {"--output", "--events", "--event"};
     const Args args = parse(argc, argv, 2, aliases, values, flags);
     if (command == "convert") return cmd_convert(args);
     if (command == "info") return cmd_info(args);
     if (command == "generate") return cmd_generate(args);
+    if (command == "stats") return cmd_stats(args);
+    if (command == "plot") return cmd_plot(args);
     return cmd_bench(args);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "pxdgen %s: %s\n(see 'pxdgen %s --help')\n", command.c_str(), e.what(), command.c_str());
