@@ -5,6 +5,7 @@
 /// module), then an independent image synthesis per sensor, which is where the
 /// arithmetic is and what runs in parallel.
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,22 @@ class Network {
   /// One sensor's pre-tanh image (256 x 768) from its conditioning vector.
   virtual void synthesize(int sensor, const float* cond, Workspace& ws,
                           float* logits) const = 0;
+};
+
+/// A generator without class conditioning: a sensor's image depends on its own z only,
+/// so the conditioning step just hands each sensor its z.
+class UnconditionalNetwork : public Network {
+ public:
+  int dim_z() const override { return dim_z_; }
+  int cond_dim() const override { return dim_z_; }
+  double macs_per_sensor() const override { return macs_; }
+  void condition(const float* z, const float*, float* cond) const override {
+    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
+  }
+
+ protected:
+  int dim_z_ = 0;
+  double macs_ = 0;
 };
 
 /// Builds the network the header's "family" names. Throws pxdgen::Error for an unknown

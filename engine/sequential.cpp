@@ -25,7 +25,7 @@ struct Activation {
 };
 using Layer = std::variant<Linear, Reshape, Conv2d, ConvTranspose2d, Upsample, BatchNorm, Activation>;
 
-class Sequential final : public Network {
+class Sequential final : public UnconditionalNetwork {
  public:
   Sequential(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = hp.at("dim_z").get<int>();
@@ -101,14 +101,6 @@ class Sequential final : public Network {
       throw Error("sequential model must end with tanh");
   }
 
-  int dim_z() const override { return dim_z_; }
-  int cond_dim() const override { return dim_z_; }
-  double macs_per_sensor() const override { return macs_; }
-
-  void condition(const float* z, const float*, float* cond) const override {
-    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
-  }
-
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
     float* x = ws.get(0, widest_);
     float* y = ws.get(1, widest_);
@@ -142,8 +134,6 @@ class Sequential final : public Network {
 
  private:
   const KernelTable& kernels_;
-  int dim_z_ = 0;
-  double macs_ = 0;
   size_t widest_ = 0;
   std::vector<Layer> layers_;
   std::vector<Shape> shapes_;

@@ -11,7 +11,7 @@ namespace ref = kernels::ref;
 constexpr int kBottomH = 8, kBottomW = 24;
 
 /// fc -> (512, 8, 24) -> five [conv 5x5, BN, ReLU, up2] -> conv 5x5 -> 1.
-class WganConvNet final : public Network {
+class WganConvNet final : public UnconditionalNetwork {
  public:
   WganConvNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = hp.value("dim_z", 96);
@@ -31,14 +31,6 @@ class WganConvNet final : public Network {
     convs_.push_back(Conv2d::load(w, "features.20", channels, 1, 5, 1, 2));
     macs_ += convs_.back().macs(h, wd);
   }
-  int dim_z() const override { return dim_z_; }
-  int cond_dim() const override { return dim_z_; }
-  double macs_per_sensor() const override { return macs_; }
-
-  void condition(const float* z, const float*, float* cond) const override {
-    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
-  }
-
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
     size_t widest = fc_.out;
     for (size_t i = 0; i + 1 < convs_.size(); ++i)
@@ -60,15 +52,13 @@ class WganConvNet final : public Network {
 
  private:
   const KernelTable& kernels_;
-  int dim_z_ = 96;
-  double macs_ = 0;
   Linear fc_;
   std::vector<Conv2d> convs_;
   std::vector<BatchNorm> bns_;
 };
 
 /// fc -> (256, 8, 24) -> five upsampling residual blocks -> BN, ReLU, conv 3x3 -> 1.
-class WganResNet final : public Network {
+class WganResNet final : public UnconditionalNetwork {
   struct Block {
     BatchNorm norm1, norm2;
     Conv2d conv1, conv2, skip;
@@ -101,14 +91,6 @@ class WganResNet final : public Network {
     conv_ = Conv2d::load(w, "conv", channels, 1, 3, 1, 1);
     macs_ += conv_.macs(h, wd);
   }
-  int dim_z() const override { return dim_z_; }
-  int cond_dim() const override { return dim_z_; }
-  double macs_per_sensor() const override { return macs_; }
-
-  void condition(const float* z, const float*, float* cond) const override {
-    std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
-  }
-
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
     size_t widest = fc_.out;
     int h = kBottomH, wd = kBottomW;
@@ -138,8 +120,6 @@ class WganResNet final : public Network {
 
  private:
   const KernelTable& kernels_;
-  int dim_z_ = 96;
-  double macs_ = 0;
   Linear fc_;
   std::vector<Block> blocks_;
   BatchNorm norm_;
