@@ -21,7 +21,7 @@ CASES = {
     "ieagan_research_ch4_nested": "--family ieagan_research --ch 4 --events 2 --seed 2 --nest G",
     "biggan_ch4_f16": "--family biggan --ch 4 --events 1 --seed 3 --storage f16 --nest state_dict",
     "pegan_ch4_attention_bf16": "--family pegan --ch 4 --attn 32 --events 1 --seed 4 --storage bf16",
-    "ieagan_production_ch8_depth1_attention": "--family ieagan_production --ch 8 --depth 1 --attn 64 --events 1 --seed 5",
+    "ieagan_production_ch8_depth1_attention": "--family ieagan_production --ch 8 --depth 1 --attn 32 --events 1 --seed 5 --sensors 0,1,16,39",
     "wgan_convnet_ch4": "--family wgan_convnet --ch 4 --events 1 --seed 6",
     "wgan_resnet_ch4": "--family wgan_resnet --ch 4 --events 1 --seed 7",
     "sequential": "--family sequential --events 1 --seed 8",
