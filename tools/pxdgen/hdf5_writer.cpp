@@ -231,6 +231,9 @@ void require_deflate() {
     throw Error("this HDF5 library was built without gzip (deflate) or shuffle support");
 }
 
+
+}  // namespace
+
 std::string digit_problem(const Digit& d) {
   if (d.sensor >= kSensors) return "sensor " + std::to_string(d.sensor) + " (must be < 40)";
   if (d.ucell >= kUCells) return "ucell " + std::to_string(d.ucell) + " (must be < 250)";
@@ -238,8 +241,6 @@ std::string digit_problem(const Digit& d) {
   if (d.charge < 1 || d.charge > 255) return "charge " + std::to_string(d.charge) + " (must be 1..255)";
   return {};
 }
-
-}  // namespace
 
 // ---- writer -------------------------------------------------------------------------
 

@@ -30,6 +30,9 @@
 
 namespace pxdgen::hdf5 {
 
+/// Why a digit cannot be stored (out-of-range sensor, cell or charge), or "" if it can.
+std::string digit_problem(const Digit& digit);
+
 /// What a run was, stored as root attributes.
 struct RunAttributes {
   std::string model_sha256;

@@ -38,14 +38,6 @@ int occupancy_index(uint64_t fired) {
   return kOccupancyBins + 1;
 }
 
-std::string digit_problem(const Digit& d) {
-  if (d.sensor >= kSensors) return "sensor " + std::to_string(d.sensor) + " (must be < 40)";
-  if (d.ucell >= kUCells) return "ucell " + std::to_string(d.ucell) + " (must be < 250)";
-  if (d.vcell >= kVCells) return "vcell " + std::to_string(d.vcell) + " (must be < 768)";
-  if (d.charge < 1 || d.charge > 255) return "charge " + std::to_string(d.charge) + " (must be 1..255)";
-  return {};
-}
-
 int find_root(std::vector<int32_t>& parent, int32_t i) {
   while (parent[i] != i) {
     parent[i] = parent[parent[i]];  // path halving keeps the trees flat
@@ -104,7 +96,7 @@ EventStatistics::EventStatistics()
 
 void EventStatistics::add_event(const std::vector<Digit>& digits) {
   for (size_t i = 0; i < digits.size(); ++i) {
-    const std::string problem = digit_problem(digits[i]);
+    const std::string problem = hdf5::digit_problem(digits[i]);
     if (!problem.empty()) throw Error("digit " + std::to_string(i) + " of the event has " + problem);
   }
 
