@@ -23,6 +23,7 @@ expect() {
 
 printf 'not a model' >"$work/text.pxdg"
 : >"$work/empty.pxdg"
+head -c 4096 /dev/zero | tr '\0' 'x' >"$work/long_text.pxdg"
 printf 'PK\003\004garbage' >"$work/bad.pth"
 "$pxdgen" info --json >/dev/null || { echo "FAIL: info of the built-in model"; failures=$((failures + 1)); }
 
@@ -40,13 +41,14 @@ expect 2 "extension" -- generate -n 1 -o "$work/x.parquet"
 expect 1 "cannot open" -- generate -m "$work/missing.pxdg" -n 1 -o "$work/x.csv"
 expect 1 "not a regular file" -- generate -m "$work" -n 1 -o "$work/x.csv"
 expect 1 "too short|bad magic" -- info "$work/empty.pxdg"
-expect 1 "bad magic" -- info "$work/text.pxdg"
+expect 1 "too short" -- info "$work/text.pxdg"
+expect 1 "magic" -- info "$work/long_text.pxdg"
 expect 1 "cannot open|no such" -- convert "$work/missing.pth" -o "$work/x.pxdg"
 expect 1 "." -- convert "$work/bad.pth" -o "$work/x.pxdg"
 expect 1 "." -- convert "$work/text.pxdg" -o "$work/x.pxdg"
 expect 2 "needs -o" -- convert "$work/bad.pth"
 expect 1 "cannot write" -- generate -n 1 -o /nonexistent/dir/x.csv
-expect 1 "latents|cannot open" -- generate --latents "$work/missing.npy" -o "$work/x.csv"
+expect 1 "latents|cannot open|cannot read" -- generate --latents "$work/missing.npy" -o "$work/x.csv"
 
 for f in x.csv x.pxdg x.csv.partial x.pxdg.partial; do
   if [ -e "$work/$f" ]; then
