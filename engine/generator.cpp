@@ -101,7 +101,7 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
       net.synthesize(sensor, g.cond.data() + static_cast<size_t>(sensor) * net.cond_dim(),
                      g.workspaces[t], logits.data());
       for (size_t i = 0; i < pixels; ++i)
-        if (std::isnan(logits[i])) {
+        if (!std::isfinite(logits[i])) {
           bad[k] = 1;
           break;
         }
@@ -116,8 +116,8 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
   if (failure) std::rethrow_exception(failure);
   for (int k = 0; k < count; ++k)
     if (bad[k])
-      throw Error("the model produced NaN for sensor " + std::to_string(g.sensors[k]) +
-                  "; no digits were written for this event");
+      throw NumericError("the model produced NaN or Inf for sensor " + std::to_string(g.sensors[k]) +
+                         "; no digits were written for this event");
   if (digits != nullptr) {
     digits->clear();
     std::vector<int> order(count);

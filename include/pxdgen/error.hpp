@@ -14,4 +14,11 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+/// Raised when a model's output holds NaN or Inf: the weights or latents are broken, and
+/// digits made from such an output would be garbage.
+class NumericError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace pxdgen

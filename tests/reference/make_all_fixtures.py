@@ -3,7 +3,7 @@
 
 Small widths cover every family and variant quickly; the full-width cases run the
 trunk for a few sensors only, which keeps the PyTorch side affordable on two cores.
-A case whose folder already holds meta.json from the same arguments is kept.
+A case whose folder already holds every output made from the same arguments is kept.
 """
 
 import argparse
@@ -47,7 +47,8 @@ def main():
     for name in names:
         folder = os.path.join(args.out, name)
         stamp = os.path.join(folder, "arguments.txt")
-        if os.path.exists(os.path.join(folder, "meta.json")) and os.path.exists(stamp):
+        outputs = ("meta.json", "expected.npy", "expected_f64.npy")
+        if all(os.path.exists(os.path.join(folder, f)) for f in outputs) and os.path.exists(stamp):
             with open(stamp) as f:
                 if f.read() == CASES[name]:
                     print(f"{name}: kept")

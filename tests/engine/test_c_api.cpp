@@ -1,0 +1,116 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/builtin_model.hpp"
+#include "pxdgen/pxdgen.h"
+#include "pxdgen/pxdgen.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+/// A small IEA-GAN model written to a file, as a C caller would find it.
+const std::string& small_model_path() {
+  static const std::string path = [] {
+    pxdgen::RandomBigGanSpec spec;
+    spec.ch = 4;
+    spec.output_bias = -0.5f;
+    const std::vector<uint8_t> bytes = pxdgen::make_random_biggan(spec);
+    const fs::path p = fs::temp_directory_path() / "pxdgen_test_c_api.pxdg";
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return p.string();
+  }();
+  return path;
+}
+}  // namespace
+
+TEST_CASE("C API: the digits of an event equal the C++ API's") {
+  pxdgen_model* model = nullptr;
+  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
+  pxdgen_model_info info;
+  REQUIRE(pxdgen_model_get_info(model, &info) == PXDGEN_OK);
+  CHECK(std::string(info.family) == "biggan_deep");
+  CHECK(std::string(info.variant) == "ieagan_production");
+  CHECK(info.dim_z == 128);
+  CHECK(std::strlen(info.sha256) == 64);
+
+  pxdgen_generator_options options;
+  pxdgen_generator_options_init(&options);
+  options.threads = 2;
+  pxdgen_generator* generator = nullptr;
+  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  pxdgen_model_free(model);  // the generator keeps the model alive
+
+  pxdgen::Generator cpp(pxdgen::Model::load(small_model_path()));
+  for (uint64_t event : {0, 7}) {
+    const pxdgen_digit* digits = nullptr;
+    size_t count = 0;
+    REQUIRE(pxdgen_generator_event(generator, 3, event, &digits, &count) == PXDGEN_OK);
+    const std::vector<pxdgen::Digit> expected = cpp.event(3, event);
+    REQUIRE(count == expected.size());
+    CHECK(count > 0);
+    CHECK(std::memcmp(digits, expected.data(), count * sizeof(pxdgen_digit)) == 0);
+  }
+
+  // From latents, with the dense images too.
+  std::vector<float> z(pxdgen::kSensors * 128), images(pxdgen::kSensors * pxdgen::kImageRows * pxdgen::kImageCols);
+  REQUIRE(pxdgen_generator_draw_latents(generator, 3, 7, z.data(), nullptr) == PXDGEN_OK);
+  const pxdgen_digit* digits = nullptr;
+  size_t count = 0;
+  REQUIRE(pxdgen_generator_generate(generator, z.data(), nullptr, &digits, &count, images.data()) == PXDGEN_OK);
+  const std::vector<pxdgen::Digit> expected = cpp.event(3, 7);
+  REQUIRE(count == expected.size());
+  CHECK(std::memcmp(digits, expected.data(), count * sizeof(pxdgen_digit)) == 0);
+  CHECK(images[0] >= -1.0f);
+  CHECK(images[0] <= 1.0f);
+  pxdgen_generator_free(generator);
+}
+
+TEST_CASE("C API: failures come back as status codes with a message") {
+  pxdgen_model* model = reinterpret_cast<pxdgen_model*>(1);
+  CHECK(pxdgen_model_load("/nonexistent/model.pxdg", &model) == PXDGEN_ERROR_INPUT);
+  CHECK(model == nullptr);
+  CHECK(std::string(pxdgen_last_error()).find("cannot open") != std::string::npos);
+
+  CHECK(pxdgen_model_load(nullptr, &model) == PXDGEN_ERROR_ARGUMENT);
+  CHECK(std::string(pxdgen_last_error()).find("path is null") != std::string::npos);
+  CHECK(pxdgen_generator_create(nullptr, nullptr, nullptr) == PXDGEN_ERROR_ARGUMENT);
+
+  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
+  pxdgen_generator_options options;
+  pxdgen_generator_options_init(&options);
+  options.threads = 0;
+  pxdgen_generator* generator = nullptr;
+  CHECK(pxdgen_generator_create(model, &options, &generator) == PXDGEN_ERROR_ARGUMENT);
+  CHECK(std::string(pxdgen_last_error()).find("threads") != std::string::npos);
+  options.threads = 1;
+  options.override_transform = 1;
+  options.min_charge = 0;
+  CHECK(pxdgen_generator_create(model, &options, &generator) == PXDGEN_ERROR_INPUT);
+  CHECK(std::string(pxdgen_last_error()).find("minimum charge") != std::string::npos);
+  CHECK(generator == nullptr);
+
+  pxdgen_generator_options_init(&options);
+  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  std::vector<float> z(pxdgen::kSensors * 128, std::nanf(""));
+  CHECK(pxdgen_generator_generate(generator, z.data(), nullptr, nullptr, nullptr, nullptr) == PXDGEN_ERROR_INPUT);
+  CHECK(std::string(pxdgen_last_error()).find("NaN") != std::string::npos);
+  const pxdgen_digit* digits = nullptr;
+  CHECK(pxdgen_generator_generate(generator, z.data(), nullptr, &digits, nullptr, nullptr) == PXDGEN_ERROR_ARGUMENT);
+  pxdgen_generator_free(generator);
+  pxdgen_model_free(model);
+  pxdgen_model_free(nullptr);
+  pxdgen_generator_free(nullptr);
+
+  int layer = 0, ladder = 0, sensor = 0;
+  CHECK(pxdgen_sensor_id(40, &layer, &ladder, &sensor) == PXDGEN_ERROR_ARGUMENT);
+  REQUIRE(pxdgen_sensor_id(39, &layer, &ladder, &sensor) == PXDGEN_OK);
+  CHECK(layer == 2);
+  CHECK(ladder == 12);
+  CHECK(sensor == 2);
+}
