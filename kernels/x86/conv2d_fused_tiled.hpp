@@ -12,16 +12,16 @@
 ///   up_oc x up_vecs         the upsampling tile (two column phases per vector).
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
-/// the input vectors once and broadcasts one weight per output channel. The output channels
-/// are split into blocks of nearly equal size (16 = 6 + 5 + 5, not 6 + 6 + 4) so no block runs
-/// a tile much narrower than the rest. KxK tiles read the weights in place (one pointer per
-/// output channel, advanced once per input channel); the 1x1 GEMM on large planes and the
-/// upsampling phases use weights repacked per call, block- and tap-major.
+/// the input vectors once and broadcasts one weight per output channel. KxK tiles read the
+/// weights in place (one pointer per output channel, advanced once per input channel); the
+/// 1x1 GEMM on large planes and the upsampling phases use weights repacked per call, block-
+/// and tap-major.
 ///
 /// Drivers (each single-threaded and reentrant: state is on the stack or in the calling
 /// thread's scratch buffer):
 ///  - KxK rows: a ring of activated, zero-padded input rows per channel (the band), so each
-///    input row is activated once and stays in L2 while the K output rows that read it run.
+///    input row is activated once and stays in L2 while the K output rows that read it run;
+///    on small images the whole padded image instead, with the blocks outermost.
 ///  - KxK on a 2x upsampled input: per output phase (row parity py, column parity px) the
 ///    nearest-upsampled KxK convolution is a (K/2 + 1)^2 convolution of the small input with
 ///    summed weights (3x3: 2x2, 4/9 of the multiplies; 5x5: 3x3, 9/25), and the upsampled
@@ -56,8 +56,10 @@ inline void zero_floats(float* p, size_t n) {
   for (size_t i = 0; i < n; ++i) p[i] = 0.0f;
 }
 
-/// Makes the compiler keep p in one register: otherwise it folds rows[r] + x0 + const into
-/// base + index addressing with one index register per constant, which spills in the tiles.
+/// Makes p opaque to the compiler. Keeps a row pointer in one register (otherwise rows[r] +
+/// x0 + const becomes base + index addressing with one index register per constant, which
+/// spills in the tiles), and, being volatile, stops loads through p from being merged with
+/// identical loads through an earlier copy.
 template <class T>
 inline void pin_pointer(T*& p) {
 #if defined(__GNUC__)
@@ -270,8 +272,8 @@ TileFn up2_tile_fn(int m, int n, int /*rows*/) {
   return &conv_tile_up2<V, K, M, N, PM>;
 }
 
-/// Brings the input the next band fill (or chunk) reads into L2 while the current tiles run,
-/// a few lines before each tile. The input arrives as one short run per channel, too many
+/// Brings the input rows the next band fill reads into L2 while the current tiles run, a few
+/// lines before each tile. The input arrives as one short run per channel, too many
 /// interleaved streams for the hardware prefetchers, and fetching it all at fill time would
 /// stall on the miss queue instead of overlapping with the arithmetic.
 struct Prefetch {
@@ -304,13 +306,14 @@ struct Prefetch {
   }
 };
 
-/// Output channels in `count` blocks of at most M, sizes differing by at most one.
+/// Output channels in blocks of M, the last one possibly narrower. (Evening the sizes out,
+/// 16 = 6 + 5 + 5 rather than 6 + 6 + 4, measured slower: the 5-channel tile runs worse than
+/// the 4-channel one.)
 struct OcBlocks {
-  int count, base, extra;
-  OcBlocks(int channels, int M)
-      : count(div_up(channels, M)), base(channels / imax(count, 1)), extra(channels % imax(count, 1)) {}
-  int first(int b) const { return b * base + imin(b, extra); }
-  int size(int b) const { return base + (b < extra ? 1 : 0); }
+  int count, M, total;
+  OcBlocks(int channels, int block) : count(div_up(channels, block)), M(block), total(channels) {}
+  int first(int b) const { return b * M; }
+  int size(int b) const { return imin(M, total - b * M); }
 };
 
 /// Tiles sweep_tiles runs for `width` columns.
@@ -323,9 +326,10 @@ inline int tile_count(int out_channels, int width) {
 /// t.rows_per_channel, t.out_stride set). `width` counts tile columns (input columns).
 /// block_weights(b, oc0) addresses block b's weights; out_row(oc) channel oc's first row.
 /// ahead.step() runs before each tile: a slice of the work that prepares the next sweep.
+/// Blocks block_begin .. block_end (-1: all) only.
 template <class V, int M, int N, class Ahead, class FnFor, class BlockWeights, class OutRow>
 void sweep_tiles(Tile& t, const Conv2dArgs& a, int width, int rows, bool with_bias, bool accumulate, Ahead& ahead,
-                 FnFor fn_for, BlockWeights block_weights, OutRow out_row) {
+                 FnFor fn_for, BlockWeights block_weights, OutRow out_row, int block_begin = 0, int block_end = -1) {
   constexpr int L = V::lanes;
   constexpr int step = N * L;
   static_assert(M <= kMaxTileOc, "tile has more output channels than Tile holds");
@@ -334,7 +338,7 @@ void sweep_tiles(Tile& t, const Conv2dArgs& a, int width, int rows, bool with_bi
   const int rem_vecs = div_up(rem, L);
   const OcBlocks blocks(a.out_channels, M);
   t.accumulate = accumulate;
-  for (int b = 0; b < blocks.count; ++b) {
+  for (int b = block_begin; b < (block_end < 0 ? blocks.count : block_end); ++b) {
     const int oc0 = blocks.first(b), m = blocks.size(b);
     t.w = block_weights(b, oc0);
     for (int i = 0; i < m; ++i) {
@@ -386,7 +390,6 @@ struct RowBand {
 
   /// Row floats: the padded row plus one vector of slack, whole cache lines.
   static int stride_for(int width, int left, int right) { return round_up(width + left + right + V::lanes, 16); }
-  size_t floats() const { return static_cast<size_t>(channels) * ring * stride; }
 
   float* slot(int c, int q) const { return data + (static_cast<size_t>(c) * ring + q % ring) * stride; }
 
@@ -439,50 +442,82 @@ struct ScratchLayout {
   }
 };
 
+/// No-op ahead work for sweeps with nothing to prepare.
+struct NothingAhead {
+  void step() {}
+};
+
 /// Any odd K, stride 1, no upsampling; tiles of M channels x N vectors x R rows. Weights are
 /// read in place: repacking them would cost as much as the arithmetic on small images.
+///
+/// Large images keep a ring of K + R - 1 rows and run all blocks per output row, so the input
+/// streams once. Where the padded image of a chunk of channels fits in L2 next to a block's
+/// weights (the deep, small layers, whose weights are the bigger operand) the whole image is
+/// activated once and the blocks run outermost, so each block's weights are read once per
+/// chunk instead of once per output row.
 template <class V, int K, int M, int N, int R>
 void conv_kxk_rows(const Conv2dArgs& a) {
   constexpr int P = K / 2, KK = K * K, RING = K + R - 1;
+  constexpr size_t kImageBytes = 320 * 1024;
   static_assert(R <= kMaxTileRows, "too many tile rows");
   const int C = a.channels, H = a.height, W = a.width;
-  const int chunk = channel_chunk(C, static_cast<size_t>(M) * KK * sizeof(float));
   const int stride = RowBand<V>::stride_for(W, P, P);
+  const int padded_rows = H + K - 1;
+  const size_t image_bytes_per_channel = static_cast<size_t>(padded_rows) * stride * sizeof(float);
+  int chunk = channel_chunk(C, static_cast<size_t>(M) * KK * sizeof(float));
+  const int image_chunk = static_cast<int>(kImageBytes / image_bytes_per_channel);
+  const bool whole = padded_rows > RING && image_chunk >= imin(C, 64);
+  if (whole && image_chunk < chunk) chunk = div_up(C, div_up(C, image_chunk));
+  const int ring = whole ? padded_rows : RING;
 
   ScratchLayout layout;
-  const size_t band_at = layout.add(static_cast<size_t>(chunk) * RING * stride * sizeof(float));
-  const size_t rows_at = layout.add(static_cast<size_t>(chunk) * RING * sizeof(float*));
+  const size_t band_at = layout.add(static_cast<size_t>(chunk) * ring * stride * sizeof(float));
+  const size_t rows_at = layout.add(static_cast<size_t>(chunk) * ring * sizeof(float*));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
   const size_t out_plane = static_cast<size_t>(H) * W;
   const size_t filter = static_cast<size_t>(C) * KK;
+  const OcBlocks blocks(a.out_channels, M);
   Tile t;
-  t.rows = rows;
-  t.rows_per_channel = RING;
+  t.rows_per_channel = ring;
   t.out_stride = W;
   t.w_stride = filter;
   Prefetch pf;
+  NothingAhead nothing;
   const int tiles = tile_count<V, M, N>(a.out_channels, W);
   for (int c0 = 0; c0 < C || c0 == 0; c0 += chunk) {
     const int cn = imin(chunk, C - c0);
-    const RowBand<V> band{a, c0, cn, RING, P, stride, reinterpret_cast<float*>(scratch + band_at)};
+    const RowBand<V> band{a, c0, cn, ring, P, stride, reinterpret_cast<float*>(scratch + band_at)};
     t.channels = cn;
-    for (int q = 0; q < K - 1; ++q) band.fill(q);
-    for (int y = 0; y < H; y += R) {
-      const int rn = imin(R, H - y);
-      // Output rows y .. y + rn - 1 read padded rows y .. y + rn + K - 2; the slots refilled
-      // held rows before y.
-      for (int q = y + K - 1; q < y + K - 1 + rn; ++q) band.fill(q);
+    const auto fn_for = [](int m, int n, int r) { return kxk_tile_fn<V, K, M, N, R, 0>(m, n, r); };
+    const auto weights = [&](int, int oc0) { return a.weight + oc0 * filter + static_cast<size_t>(c0) * KK; };
+    if (whole) {
+      for (int q = 0; q < padded_rows; ++q) band.fill(q);
       for (int c = 0; c < cn; ++c)
-        for (int j = 0; j < rn + K - 1; ++j) rows[c * RING + j] = band.slot(c, y + j);
-      prefetch_rows(pf, band, y + rn + K - 1 - P, R);
-      pf.pace(tiles);
-      sweep_tiles<V, M, N>(
-          t, a, W, rn, c0 == 0, a.accumulate || c0 > 0, pf,
-          [](int m, int n, int r) { return kxk_tile_fn<V, K, M, N, R, 0>(m, n, r); },
-          [&](int, int oc0) { return a.weight + oc0 * filter + static_cast<size_t>(c0) * KK; },
-          [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * W; });
+        for (int q = 0; q < padded_rows; ++q) rows[c * ring + q] = band.slot(c, q);
+      for (int b = 0; b < blocks.count; ++b)
+        for (int y = 0; y < H; y += R) {
+          t.rows = rows + y;
+          sweep_tiles<V, M, N>(
+              t, a, W, imin(R, H - y), c0 == 0, a.accumulate || c0 > 0, nothing, fn_for, weights,
+              [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * W; }, b, b + 1);
+        }
+    } else {
+      t.rows = rows;
+      for (int q = 0; q < K - 1; ++q) band.fill(q);
+      for (int y = 0; y < H; y += R) {
+        const int rn = imin(R, H - y);
+        // Output rows y .. y + rn - 1 read padded rows y .. y + rn + K - 2; the slots refilled
+        // held rows before y.
+        for (int q = y + K - 1; q < y + K - 1 + rn; ++q) band.fill(q);
+        for (int c = 0; c < cn; ++c)
+          for (int j = 0; j < rn + K - 1; ++j) rows[c * ring + j] = band.slot(c, y + j);
+        prefetch_rows(pf, band, y + rn + K - 1 - P, R);
+        pf.pace(tiles);
+        sweep_tiles<V, M, N>(t, a, W, rn, c0 == 0, a.accumulate || c0 > 0, pf, fn_for, weights,
+                             [&](int oc) { return a.out + oc * out_plane + static_cast<size_t>(y) * W; });
+      }
     }
     if (C == 0) break;
   }
@@ -557,46 +592,14 @@ void conv_up2(const Conv2dArgs& a) {
   }
 }
 
-/// Activates a chunk of columns of every channel into rows `stride` apart, one channel per
-/// piece, so the work can be spread between tiles.
-template <class V>
-struct ChunkAhead {
-  const Conv2dArgs& a;
-  int stride;
-  size_t plane;
-  float* dst = nullptr;
-  size_t s0 = 0;
-  int width = 0, c = 0, per_step = 0;
-
-  /// Columns s0 .. s0 + chunk (clipped to the plane) into dst.
-  void start(float* to, size_t first, int chunk) {
-    dst = to;
-    s0 = first;
-    width = s0 < plane ? static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk) : 0;
-    c = width > 0 ? 0 : a.channels;
-  }
-  void pace(int steps) { per_step = steps > 0 ? div_up(a.channels - c, steps) : a.channels; }
-  void piece() {
-    const float* src = a.in + c * plane + s0;
-    float* row = dst + static_cast<size_t>(c) * stride;
-    activate_row<V>(row, src, width, a, c);
-    zero_floats(row + width, round_up(width, V::lanes) - width);
-    ++c;
-  }
-  void step() {
-    for (int k = 0; k < per_step && c < a.channels; ++k) piece();
-  }
-  void finish() {
-    while (c < a.channels) piece();
-  }
-};
-
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane.
 /// The activated input is copied in column chunks, one long run per channel so the hardware
 /// prefetchers can stream it, into rows whose stride is skewed by one cache line: the planes
 /// are often a multiple of 4 KiB apart, and read in place every channel's run would fall into
 /// the same L1 and L2 sets. The tiles then sweep the chunk in slices small enough that every
-/// block re-reads its slice from L1, while the next chunk is copied into a second buffer.
+/// block re-reads its slice from L1. (Measured slower or no faster: reading the input in
+/// place with the activation applied in the tile, and activating the next chunk between the
+/// tiles to overlap its memory traffic with them.)
 template <class V, int M, int N>
 void conv_1x1_flat(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
@@ -615,8 +618,7 @@ void conv_1x1_flat(const Conv2dArgs& a) {
 
   ScratchLayout layout;
   const size_t packed_at = layout.add(pack ? static_cast<size_t>(blocks.count) * C * M * sizeof(float) : 0);
-  const size_t buf_floats = static_cast<size_t>(C) * stride;
-  const size_t buf_at = layout.add(2 * buf_floats * sizeof(float));
+  const size_t buf_at = layout.add(static_cast<size_t>(C) * stride * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(C) * sizeof(float*));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
   float* packed = reinterpret_cast<float*>(scratch + packed_at);
@@ -637,33 +639,34 @@ void conv_1x1_flat(const Conv2dArgs& a) {
   t.channels = C;
   t.rows_per_channel = 1;
   t.w_stride = C;
-  ChunkAhead<V> ahead{a, stride, plane};
-  ahead.start(buf, 0, chunk);
-  ahead.finish();
+  NothingAhead nothing;
   for (size_t s0 = 0; s0 < plane; s0 += chunk) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk);
-    float* current = buf + (s0 / chunk % 2) * buf_floats;
-    // The next chunk is activated into the other buffer a channel at a time between this
-    // chunk's tiles, so its memory traffic overlaps their arithmetic.
-    ahead.start(buf + (s0 / chunk % 2 == 0 ? buf_floats : 0), s0 + chunk, chunk);
-    ahead.pace(div_up(width, slice) * tile_count<V, M, N>(OC, slice));
+    for (int c = 0; c < C; ++c) {
+      const float* src = a.in + c * plane + s0;
+      // Each run starts on a page no hardware stream is following yet.
+      if (c + 1 < C)
+        for (int i = 0; i < width; i += 16) __builtin_prefetch(src + plane + i, 0, 2);
+      float* row = buf + static_cast<size_t>(c) * stride;
+      activate_row<V>(row, src, width, a, c);
+      zero_floats(row + width, round_up(width, L) - width);
+    }
     for (int x = 0; x < width; x += slice) {
-      for (int c = 0; c < C; ++c) rows[c] = current + static_cast<size_t>(c) * stride + x;
+      for (int c = 0; c < C; ++c) rows[c] = buf + static_cast<size_t>(c) * stride + x;
       const size_t at = s0 + x;
       if (pack)
         sweep_tiles<V, M, N>(
-            t, a, imin(slice, width - x), 1, true, a.accumulate, ahead,
+            t, a, imin(slice, width - x), 1, true, a.accumulate, nothing,
             [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, M>(m, n, r); },
             [&](int b, int) { return packed + static_cast<size_t>(b) * C * M; },
             [&](int oc) { return a.out + oc * plane + at; });
       else
         sweep_tiles<V, M, N>(
-            t, a, imin(slice, width - x), 1, true, a.accumulate, ahead,
+            t, a, imin(slice, width - x), 1, true, a.accumulate, nothing,
             [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, 0>(m, n, r); },
             [&](int, int oc0) { return a.weight + static_cast<size_t>(oc0) * C; },
             [&](int oc) { return a.out + oc * plane + at; });
     }
-    ahead.finish();
   }
 }
 

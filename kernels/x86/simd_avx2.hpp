@@ -14,11 +14,7 @@ struct SimdAvx2 {
   static constexpr int lanes = 8;
   // Tile shapes (see conv2d_fused_tiled.hpp); 16 ymm registers hold the accumulators, the
   // input vectors of one tap and one broadcast weight.
-#ifndef WOC
-#define WOC 6
-#define WVE 2
-#endif
-  static constexpr int wide_oc = WOC, wide_vecs = WVE;      // 12 + 2 + 1
+  static constexpr int wide_oc = 6, wide_vecs = 2;      // 12 + 2 + 1
   static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
   static constexpr int narrow_vecs = 3, narrow_rows = 4;  // 12 + 3 + 1
   static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1

@@ -15,10 +15,12 @@ namespace pxdgen::kernels::x86 {
 struct SimdAvx512 {
   using vec = __m512;
   static constexpr int lanes = 16;
-  // Tile shapes (see conv2d_fused_tiled.hpp); 32 zmm registers hold the accumulators, the
-  // input vectors of one tap and one broadcast weight.
-  static constexpr int wide_oc = 12, wide_vecs = 2;     // 24 + 2 + 1
-  static constexpr int short_oc = 8, short_vecs = 3;    // 24 + 3 + 1, rows of 33..48
+  // Tile shapes (see conv2d_fused_tiled.hpp): accumulators + input vectors of one tap + one
+  // broadcast weight, of 32 zmm registers. Not measured: no AVX-512 machine was at hand.
+  // At most 8 output channels: each reads its weights through its own pointer, and more run
+  // out of general-purpose registers. GCC starts spilling zmm accumulators past about 20.
+  static constexpr int wide_oc = 8, wide_vecs = 2;      // 16 + 2 + 1
+  static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
   static constexpr int narrow_vecs = 4, narrow_rows = 4;  // 16 + 4 + 1
   static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
 
