@@ -134,10 +134,13 @@ TEST_SUITE("parity") {
                      << 100.0 * f32.digit_share << " %");
         CHECK(f64.max_abs <= 1e-4);
         CHECK(f32.max_abs <= 1e-4);
-        // The target is 99.99 %; on these fixtures, whose digits reach 255 ADU where a tanh
-        // error of 1e-5 moves the charge by 0.007 ADU, the worst case measured is 99.957 %
-        // (7 of 16302 digits). The bound below guards against regressions; the share is printed.
-        CHECK(f64.digit_share >= 0.9995);
+        // The target is 99.99 %. These random fixtures put many digits near 255 ADU, where a
+        // tanh error of 1e-6 (the rounding of float32 activations between layers, present in
+        // both backends) moves the charge by 7e-4 ADU; PyTorch's own float32 run agrees with
+        // its float64 run on 99.991 % of the digits of the full-width fixture. The worst cases measured are 99.985 %
+        // (fast, biggan_ch4_f16) and 99.988 % (reference, 2 of 16301 digits at full width). The
+        // bound below guards against regressions; every share is printed.
+        CHECK(f64.digit_share >= 0.9998);
         CHECK(f64.digits_expected > 0);
         // Two float32 computations differ by both their rounding errors; PyTorch float32
         // itself agrees with float64 on about 99.99 % of the digits of these fixtures.
