@@ -1,5 +1,6 @@
 #include "tools/pxdgen/commands.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -115,9 +116,11 @@ per-sensor occupancy and mean charge, charge spectrum, occupancy distribution,
 correlation matrix, cluster sizes; with --events, the hit map of event K (default the
 first) with the 40 sensors laid out as in the detector. Needs python3-matplotlib.
 )"},
-    {"bench", R"(usage: pxdgen bench [-m MODEL.pxdg] [-n N] [--threads T] [--backend fast|reference]
+    {"bench", R"(usage: pxdgen bench [-m MODEL.pxdg] [-n N] [--threads T] [--backend fast|reference] [--json]
 
-Generates N events (default 3) after one warm-up event and prints seconds per event.
+Loads the model, generates one warm-up event, then N events (default 3), and prints the
+load time, seconds per event (median, min, max), GFLOP/s at the median, digits per event
+and the peak resident memory of the process. --json prints the same as one JSON object.
 )"},
 };
 
@@ -591,9 +594,11 @@ int cmd_plot(const Args& args) {
 
 int cmd_bench(const Args& args) {
   if (!args.positional.empty()) throw UsageError("bench takes no positional arguments");
+  const int events = static_cast<int>(parse_int("--events", args.get("--events", "3"), 1, 1000000));
+  const auto load_start = std::chrono::steady_clock::now();
   const Model model = load_model(args);
   Generator generator(model, generator_options(args, model));
-  const int events = static_cast<int>(parse_int("--events", args.get("--events", "3"), 1, 1000000));
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   generator.event(0, 1000000);  // warm-up: workspaces reach their size
   std::vector<double> times;
   size_t digits = 0;
@@ -604,11 +609,32 @@ int cmd_bench(const Args& args) {
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
+  const double gflops = 2.0 * model.info().gmac_per_event / median;
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  if (args.has("--json")) {
+    const nlohmann::json j = {{"family", model.info().family},
+                              {"variant", model.info().variant},
+                              {"gmac_per_event", model.info().gmac_per_event},
+                              {"events", events},
+                              {"threads", generator_options(args, model).threads},
+                              {"backend", args.get("--backend", "fast")},
+                              {"load_seconds", load_seconds},
+                              {"seconds_per_event", {{"median", median}, {"min", times.front()}, {"max", times.back()}}},
+                              {"gflops", gflops},
+                              {"digits_per_event", static_cast<double>(digits) / events},
+                              {"peak_rss_mb", peak_mb}};
+    std::printf("%s\n", j.dump(1).c_str());
+    return 0;
+  }
   std::printf("model %s, %d event(s), %s threads, backend %s\n", model.info().family.c_str(), events,
               args.get("--threads", "1").c_str(), args.get("--backend", "fast").c_str());
+  std::printf("load: %.1f ms\n", 1e3 * load_seconds);
   std::printf("seconds/event: median %.3f, min %.3f, max %.3f\n", median, times.front(), times.back());
-  std::printf("GFLOP/s: %.1f (at the median)\n", 2.0 * model.info().gmac_per_event / median);
+  std::printf("GFLOP/s: %.1f (at the median)\n", gflops);
   std::printf("digits/event: %.0f\n", static_cast<double>(digits) / events);
+  std::printf("peak resident memory: %.0f MB\n", peak_mb);
   return 0;
 }
 
@@ -648,7 +674,10 @@ int run(int argc, const char* const* argv) {
                 "--rdof", "--dense-out", "--cut", "--min-charge", "--backend"};
       flags = {"--quiet", "--verbose"};
     }
-    if (command == "bench") values = {"--model", "--events", "--threads", "--backend", "--cut", "--min-charge"};
+    if (command == "bench") {
+      values = {"--model", "--events", "--threads", "--backend", "--cut", "--min-charge"};
+      flags = {"--json"};
+    }
     if (command == "stats") {
       values = {"--output"};
       flags = {"--quiet"};
