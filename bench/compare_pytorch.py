@@ -96,11 +96,17 @@ def main():
             np.save(os.path.join(folder, "z.npy"), z.numpy().astype(np.float32))
             torch_seconds, torch_digits = pytorch_events(model, family, z, transform)
             ours_seconds, ours_digits = pxdgen_events(args.pxdgen, folder, args.threads)
+            # Load time and peak memory of pxdgen alone, from the model file.
+            bench = json.loads(subprocess.run(
+                [args.pxdgen, "bench", "-m", os.path.join(folder, "model.pxdg"), "-n", "1", "--threads",
+                 str(args.threads), "--json"], check=True, capture_output=True, text=True).stdout)
         row = {"family": family, "threads": args.threads, "events": args.events,
                "pytorch_seconds_per_event": torch_seconds / args.events,
                "pxdgen_seconds_per_event": ours_seconds / args.events,
                "speedup": torch_seconds / ours_seconds,
-               "pytorch_digits": torch_digits, "pxdgen_digits": ours_digits}
+               "pytorch_digits": torch_digits, "pxdgen_digits": ours_digits,
+               "pxdgen_load_seconds": bench["load_seconds"], "pxdgen_peak_rss_mb": bench["peak_rss_mb"],
+               "gmac_per_event": bench["gmac_per_event"]}
         rows.append(row)
         print(f"{family:18s} PyTorch {row['pytorch_seconds_per_event']:7.2f} s/event  "
               f"pxdgen {row['pxdgen_seconds_per_event']:6.2f} s/event  x{row['speedup']:.1f}  "
