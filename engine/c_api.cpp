@@ -93,7 +93,7 @@ pxdgen_status pxdgen_model_get_info(const pxdgen_model* model, pxdgen_model_info
   const pxdgen::ModelInfo& i = model->model.info();
   info->family = i.family.c_str();
   info->variant = i.variant.c_str();
-  info->sha256 = i.sha256.c_str();
+  info->sha256 = model->model.sha256().c_str();
   info->dim_z = i.dim_z;
   info->dim_rdof = i.dim_rdof;
   info->parameters = i.parameters;

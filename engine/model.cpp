@@ -39,7 +39,6 @@ std::shared_ptr<const ModelImpl> make_model(std::shared_ptr<const ModelFile> fil
     for (const auto& t : file->tensors()) info.parameters += t.numel();
     info.gmac_per_event = impl->reference->macs_per_sensor() * kSensors / 1e9;
     info.transform = transform_from_header(header);
-    info.sha256 = file->sha256();
     info.header_json = header.dump(2);
   } catch (const nlohmann::json::exception& e) {
     throw Error("model '" + file->name() + "' has an invalid header: " + e.what());
@@ -59,6 +58,7 @@ Model Model::from_bytes(std::vector<uint8_t> bytes, const std::string& name) {
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }
+const std::string& Model::sha256() const { return impl_->file->sha256(); }
 
 SensorId sensor_id(int index) {
   if (index < 0 || index >= kSensors) throw Error("sensor index " + std::to_string(index) + " is not in 0..39");

@@ -179,7 +179,11 @@ void ModelFile::parse() {
   } catch (const Error& e) {
     throw Error(where + ": " + e.what());
   }
-  sha256_ = sha256_hex(bytes_, size_);
+}
+
+const std::string& ModelFile::sha256() const {
+  std::call_once(sha256_once_, [this] { sha256_ = sha256_hex(bytes_, size_); });
+  return sha256_;
 }
 
 ModelFileWriter::ModelFileWriter(nlohmann::json header) : header_(std::move(header)) {}

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,8 +53,9 @@ class ModelFile {
   const TensorEntry* find(const std::string& name) const;
   /// Raw bytes of a tensor's data (storage type as in its entry).
   const uint8_t* data(const TensorEntry& entry) const { return data_ + entry.offset; }
-  /// SHA-256 of the whole file, as hex.
-  const std::string& sha256() const { return sha256_; }
+  /// SHA-256 of the whole file, as hex. Computed on first use: it identifies the file
+  /// in provenance records but costs several times the rest of a load.
+  const std::string& sha256() const;
   const std::string& name() const { return name_; }
   uint64_t file_size() const { return size_; }
 
@@ -70,7 +72,8 @@ class ModelFile {
   nlohmann::json header_;
   std::vector<TensorEntry> tensors_;
   std::map<std::string, size_t> index_;
-  std::string sha256_;
+  mutable std::once_flag sha256_once_;
+  mutable std::string sha256_;
 };
 
 /// Builds a model file: add tensors (float32 values, stored as `type`), set the header

@@ -67,7 +67,6 @@ struct ModelInfo {
   int64_t parameters = 0;   ///< stored values
   double gmac_per_event = 0;
   OutputTransform transform;  ///< the model's default output transform
-  std::string sha256;       ///< of the model file
   std::string header_json;  ///< the whole file header, pretty-printed
 };
 
@@ -86,6 +85,9 @@ class Model {
   static Model from_bytes(std::vector<uint8_t> bytes, const std::string& name = "<memory>");
 
   const ModelInfo& info() const;
+  /// SHA-256 of the model file, as hex; computed on first call (it is not needed to
+  /// generate, and hashing costs more than the rest of a load).
+  const std::string& sha256() const;
   const std::shared_ptr<const detail::ModelImpl>& impl() const { return impl_; }
 
  private:

@@ -295,7 +295,7 @@ int cmd_info(const Args& args) {
   const nlohmann::json header = nlohmann::json::parse(info.header_json);
   nlohmann::json summary = {{"family", info.family}, {"variant", info.variant}, {"dim_z", info.dim_z},
                             {"dim_rdof", info.dim_rdof}, {"parameters", info.parameters},
-                            {"gmac_per_event", info.gmac_per_event}, {"sha256", info.sha256},
+                            {"gmac_per_event", info.gmac_per_event}, {"sha256", model.sha256()},
                             {"hparams", header.value("hparams", nlohmann::json::object())},
                             {"output", header.value("output", nlohmann::json::object())},
                             {"provenance", header.value("provenance", nlohmann::json::object())}};
@@ -313,7 +313,7 @@ int cmd_info(const Args& args) {
               info.transform.min_charge);
   std::printf("hparams     %s\n", summary["hparams"].dump().c_str());
   std::printf("provenance  %s\n", summary["provenance"].dump().c_str());
-  std::printf("sha256      %s\n", info.sha256.c_str());
+  std::printf("sha256      %s\n", model.sha256().c_str());
   return 0;
 }
 
@@ -430,7 +430,7 @@ std::unique_ptr<EventSink> open_sink(const std::string& path, uint64_t events, c
   if (has_suffix(path, ".h5") || has_suffix(path, ".hdf5")) {
     const ModelInfo& info = generator.model().info();
     return std::make_unique<Hdf5Sink>(
-        path, hdf5::RunAttributes{info.sha256, info.family, info.variant, seed, describe(generator.transform()), first});
+        path, hdf5::RunAttributes{generator.model().sha256(), info.family, info.variant, seed, describe(generator.transform()), first});
   }
   throw UsageError("output '" + path + "': the extension must be .h5 (digits, HDF5), .csv (digits) or .npy (images)");
 }
