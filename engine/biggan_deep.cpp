@@ -324,12 +324,15 @@ class BigGanDeep final : public Network {
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
     size_t widest = 0;
     int height = bottom_h_, width = bottom_w_;
+    // A block reads `in` channels at its input size and writes `out` at its output size;
+    // the two buffers alternate roles, so each must hold the larger of those tensors.
     for (const GBlock& g : blocks_) {
+      widest = std::max(widest, static_cast<size_t>(g.in) * height * width);
       if (g.upsample) {
         height *= 2;
         width *= 2;
       }
-      widest = std::max(widest, static_cast<size_t>(std::max(g.in, g.out)) * height * width);
+      widest = std::max(widest, static_cast<size_t>(g.out) * height * width);
     }
     float* x = ws.get(0, widest);
     float* y = ws.get(1, widest);
