@@ -12,10 +12,9 @@
 ///   up_oc x up_vecs         the upsampling tile (two column phases per vector).
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
-/// the input vectors once and broadcasts one weight per output channel. KxK tiles read the
-/// weights in place (one pointer per output channel, advanced once per input channel); the
-/// 1x1 GEMM on large planes and the upsampling phases use weights repacked per call, block-
-/// and tap-major.
+/// the input vectors once and broadcasts one weight per output channel. KxK and 1x1 tiles read
+/// the weights in place (output channels a fixed stride apart); the upsampling phases use
+/// weights repacked per call, block- and tap-major.
 ///
 /// Drivers (each single-threaded and reentrant: state is on the stack or in the calling
 /// thread's scratch buffer):
@@ -27,7 +26,7 @@
 ///    summed weights (3x3: 2x2, 4/9 of the multiplies; 5x5: 3x3, 9/25), and the upsampled
 ///    tensor never exists. Both column phases share the input loads and are interleaved into
 ///    the output row at the store.
-///  - 1x1 without upsampling: a GEMM over the flattened plane in column chunks that fit L2.
+///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
 /// split into chunks whose partial sums accumulate in the output.
 ///
@@ -592,80 +591,157 @@ void conv_up2(const Conv2dArgs& a) {
   }
 }
 
-/// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane.
-/// The activated input is copied in column chunks, one long run per channel so the hardware
-/// prefetchers can stream it, into rows whose stride is skewed by one cache line: the planes
-/// are often a multiple of 4 KiB apart, and read in place every channel's run would fall into
-/// the same L1 and L2 sets. The tiles then sweep the chunk in slices small enough that every
-/// block re-reads its slice from L1. (Measured slower or no faster: reading the input in
-/// place with the activation applied in the tile, and activating the next chunk between the
-/// tiles to overlap its memory traffic with them.)
+/// One tile of the 1x1 convolution: M output channels x N vectors of a slice of the
+/// flattened plane.
+struct PointwiseTile {
+  const float* in = nullptr;  ///< activated input at the tile's first column, channel 0
+  ptrdiff_t in_stride = 0;    ///< between channels' rows of the activated slice
+  int channels = 0;
+  const float* w = nullptr;   ///< weight (first output channel, channel 0), in place
+  ptrdiff_t w_stride = 0;     ///< between output channels' weights
+  float* out = nullptr;       ///< output at the tile's first column, first output channel
+  ptrdiff_t out_stride = 0;   ///< between output channels
+  const float* bias = nullptr;  ///< M values
+  int tail = 0;               ///< valid lanes of the last vector
+  bool accumulate = false;
+};
+using PointwiseFn = void (*)(const PointwiseTile&);
+
+/// pin_pointer for an integer: keeps a loop-invariant offset in a register of its own.
+template <class T>
+inline void pin_value(T& v) {
+#if defined(__GNUC__)
+  asm volatile("" : "+r"(v));
+#endif
+}
+
+/// The weights are read in place, each output channel's row through one shared pointer plus
+/// a fixed offset: the pointer is made opaque every channel so the compiler addresses the M
+/// rows as base + offset instead of stepping M separate pointers (M more adds per channel in
+/// a loop that has few slots to spare besides its M x N FMAs).
 template <class V, int M, int N>
-void conv_1x1_flat(const Conv2dArgs& a) {
+void pointwise_tile(const PointwiseTile& t) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  vec acc[M][N];
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    const vec b = V::set1(t.bias[m]);
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) acc[m][n] = b;
+  }
+  ptrdiff_t w_off[M];
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    w_off[m] = m * t.w_stride;
+    pin_value(w_off[m]);
+  }
+  const float* x = t.in;
+  const float* w = t.w;
+  const ptrdiff_t xs = t.in_stride;
+#pragma GCC unroll 2
+  for (int c = 0; c < t.channels; ++c, x += xs, ++w) {
+    pin_pointer(w);
+    vec xv[N];
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) xv[n] = V::load(x + n * L);
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) {
+      const vec b = V::broadcast(w + w_off[m]);
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) acc[m][n] = V::fmadd(b, xv[n], acc[m][n]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < M; ++m) {
+    float* out = t.out + m * t.out_stride;
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) store_vec<V>(out + n * L, acc[m][n], n == N - 1 ? t.tail : L, t.accumulate);
+  }
+}
+
+/// pointwise_tile<V, m, n> for m <= M, n <= N.
+template <class V, int M, int N>
+PointwiseFn pointwise_tile_fn(int m, int n) {
+  if constexpr (M > 1) {
+    if (m < M) return pointwise_tile_fn<V, M - 1, N>(m, n);
+  }
+  if constexpr (N > 1) {
+    if (n < N) return pointwise_tile_fn<V, M, N - 1>(m, n);
+  }
+  return &pointwise_tile<V, M, N>;
+}
+
+/// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
+/// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
+/// output-channel block sweeps it, so the input is read from memory once and the output
+/// written once. The planes are often a multiple of 4 KiB apart, so read in place every
+/// channel's run would fall into the same L1 sets; the copy packs them. The C + OC runs a
+/// slice touches are too many interleaved streams for the hardware prefetchers, so the tiles
+/// of each slice prefetch the input and output of a slice further on.
+/// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
+/// lines between tiles; activating channel groups at staggered slices so the lines waiting in
+/// L2 spread over more sets; 4 x 3 tiles instead of 6 x 2 where 4 divides the channels.)
+template <class V, int M, int N>
+void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
-  constexpr int kChunkFloats = 32768;  // 128 KiB: the activated chunk stays in L2
-  constexpr int kSliceFloats = 4096;   // 16 KiB: a slice of every channel stays in L1
+  constexpr int kSliceFloats = 4096;    // 16 KiB of activated input
+  constexpr int kAheadSlices = 2;
   const int C = a.channels, OC = a.out_channels;
   const size_t plane = static_cast<size_t>(a.height) * a.width;
-  int chunk = imax(step, kChunkFloats / imax(C, 1) / step * step);
-  if (static_cast<size_t>(chunk) > plane) chunk = round_up(static_cast<int>(plane), L);
-  const int slice = imin(chunk, imax(step, kSliceFloats / imax(C, 1) / step * step));
-  const int stride = round_up(chunk, 64) + 16;
-  // Packing pays off once each weight is reused over enough pixels; below that the tiles read
-  // the weights in place.
-  const bool pack = plane >= 256;
+  int slice = imax(step, kSliceFloats / imax(C, 1) / step * step);
+  if (static_cast<size_t>(slice) > plane) slice = round_up(static_cast<int>(plane), L);
+  const int stride = round_up(slice, 16);
   const OcBlocks blocks(OC, M);
 
   ScratchLayout layout;
-  const size_t packed_at = layout.add(pack ? static_cast<size_t>(blocks.count) * C * M * sizeof(float) : 0);
-  const size_t buf_at = layout.add(static_cast<size_t>(C) * stride * sizeof(float));
-  const size_t rows_at = layout.add(static_cast<size_t>(C) * sizeof(float*));
+  const size_t buf_at = layout.add(static_cast<size_t>(imax(C, 1)) * stride * sizeof(float));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
-  float* packed = reinterpret_cast<float*>(scratch + packed_at);
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
-  const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
-  if (pack) {
-    // [block][channel][M], channels past the block's size zero.
-    for (int b = 0; b < blocks.count; ++b)
-      for (int c = 0; c < C; ++c)
-        for (int m = 0; m < M; ++m)
-          packed[(static_cast<size_t>(b) * C + c) * M + m] =
-              m < blocks.size(b) ? a.weight[static_cast<size_t>(blocks.first(b) + m) * C + c] : 0.0f;
-  }
-
-  Tile t;
-  t.rows = rows;
+  PointwiseTile t;
+  t.in_stride = stride;
   t.channels = C;
-  t.rows_per_channel = 1;
   t.w_stride = C;
-  NothingAhead nothing;
-  for (size_t s0 = 0; s0 < plane; s0 += chunk) {
-    const int width = static_cast<int>(plane - s0 < static_cast<size_t>(chunk) ? plane - s0 : chunk);
+  t.out_stride = static_cast<ptrdiff_t>(plane);
+  t.accumulate = a.accumulate;
+  const float zeros[kMaxTileOc] = {};
+  const int tiles_per_slice = blocks.count * div_up(slice, step);
+  Prefetch in_ahead, out_ahead;
+  for (size_t s0 = 0; s0 < plane; s0 += slice) {
+    const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
     for (int c = 0; c < C; ++c) {
-      const float* src = a.in + c * plane + s0;
-      // Each run starts on a page no hardware stream is following yet.
-      if (c + 1 < C)
-        for (int i = 0; i < width; i += 16) __builtin_prefetch(src + plane + i, 0, 2);
       float* row = buf + static_cast<size_t>(c) * stride;
-      activate_row<V>(row, src, width, a, c);
+      activate_row<V>(row, a.in + c * plane + s0, width, a, c);
       zero_floats(row + width, round_up(width, L) - width);
     }
-    for (int x = 0; x < width; x += slice) {
-      for (int c = 0; c < C; ++c) rows[c] = buf + static_cast<size_t>(c) * stride + x;
-      const size_t at = s0 + x;
-      if (pack)
-        sweep_tiles<V, M, N>(
-            t, a, imin(slice, width - x), 1, true, a.accumulate, nothing,
-            [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, M>(m, n, r); },
-            [&](int b, int) { return packed + static_cast<size_t>(b) * C * M; },
-            [&](int oc) { return a.out + oc * plane + at; });
-      else
-        sweep_tiles<V, M, N>(
-            t, a, imin(slice, width - x), 1, true, a.accumulate, nothing,
-            [](int m, int n, int r) { return kxk_tile_fn<V, 1, M, N, 1, 0>(m, n, r); },
-            [&](int, int oc0) { return a.weight + static_cast<size_t>(oc0) * C; },
-            [&](int oc) { return a.out + oc * plane + at; });
+    const size_t ahead = s0 + static_cast<size_t>(kAheadSlices) * slice;
+    const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
+    in_ahead.start(a.in + ahead, plane, ahead_floats > 0 ? C : 0, ahead_floats);
+    out_ahead.start(a.out + ahead, plane, ahead_floats > 0 ? OC : 0, ahead_floats);
+    in_ahead.pace(tiles_per_slice);
+    out_ahead.pace(tiles_per_slice);
+    const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
+    for (int b = 0; b < blocks.count; ++b) {
+      const int oc0 = blocks.first(b), m = blocks.size(b);
+      t.w = a.weight + static_cast<size_t>(oc0) * C;
+      t.bias = a.bias != nullptr ? a.bias + oc0 : zeros;
+      float* out = a.out + static_cast<size_t>(oc0) * plane + s0;
+      const PointwiseFn full = pointwise_tile_fn<V, M, N>(m, N);
+      t.tail = L;
+      for (int x = 0; x < full_end; x += step) {
+        in_ahead.step();
+        out_ahead.step();
+        t.in = buf + x;
+        t.out = out + x;
+        full(t);
+      }
+      if (rem > 0) {
+        t.in = buf + full_end;
+        t.out = out + full_end;
+        t.tail = rem - (rem_vecs - 1) * L;
+        pointwise_tile_fn<V, M, N>(m, rem_vecs)(t);
+      }
     }
   }
 }
@@ -686,7 +762,7 @@ template <class V>
 void conv2d_fused_tiled(const Conv2dArgs& a) {
   if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
   switch (a.kernel * 2 + (a.upsample2x ? 1 : 0)) {
-    case 2: return conv_1x1_flat<V, V::wide_oc, V::wide_vecs>(a);
+    case 2: return conv_pointwise<V, V::wide_oc, V::wide_vecs>(a);
     case 3: return conv_up2<V, 1, V::up_oc, V::up_vecs>(a);
     case 6: return conv_kxk<V, 3>(a);
     case 7: return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);

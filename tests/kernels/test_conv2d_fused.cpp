@@ -289,6 +289,21 @@ TEST_CASE("fused conv: production shapes") {
   check_shapes("production", shapes);
 }
 
+TEST_CASE("fused conv: 1x1 column slices and their tails") {
+  // The 1x1 kernel sweeps the flattened plane in slices whose width depends on the channel
+  // count; these planes end mid-slice and mid-vector, and span several slices.
+  const std::vector<Shape> shapes = {
+      {64, 37, 29, 16, 1, false, true, false, true},   // 1073 pixels over 64-column slices
+      {16, 41, 33, 32, 1, false, true, true, true},    // 1353 pixels, residual add
+      {13, 23, 61, 7, 1, false, true, true, false},    // channel counts off the tiles
+      {128, 9, 25, 20, 1, false, false, false, true},  // narrow slices, no activation
+      {512, 8, 24, 130, 1, false, true, false, true},  // deep input, output block tail
+      {130, 8, 24, 512, 1, false, true, true, true},   // wide output, residual add
+      {3, 1, 4099, 5, 1, false, true, true, true},     // one long row
+  };
+  check_shapes("1x1 slices", shapes);
+}
+
 TEST_CASE("fused conv: several threads at once, each with its own buffers") {
   const Shape shapes[] = {{16, 20, 48, 16, 3, true, true, false, true},
                           {32, 17, 40, 13, 3, false, true, true, false},
