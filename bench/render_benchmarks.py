@@ -138,12 +138,17 @@ def main():
         load_s = ieagan["pxdgen_load_seconds"]
         out.append(f"| model load <= {1e3 * LOAD_TARGET_S:.0f} ms (IEA-GAN .pxdg) | {1e3 * load_s:.0f} ms | "
                    f"{'yes' if load_s <= LOAD_TARGET_S else 'no'} |")
-    rss = model1["peak_rss_mb"]
-    out.append(f"| peak memory <= {MEMORY_TARGET_MB} MB, 1 thread (IEA-GAN) | {rss:.0f} MB | "
-               f"{'yes' if rss <= MEMORY_TARGET_MB else 'no'} |")
+        # The model file, not the built-in model, whose random weights are drawn at load.
+        rss = ieagan["pxdgen_peak_rss_mb"]
+        out.append(f"| peak memory <= {MEMORY_TARGET_MB} MB, 1 thread (IEA-GAN .pxdg, "
+                   f"{ieagan['pxdgen_digits'] / ieagan['events']:.0f} digits/event) | {rss:.0f} MB | "
+                   f"{'yes' if rss <= MEMORY_TARGET_MB else 'no'} |")
     out.append(f"| every hot shape >= 1.0x oneDNN | {wins} of {shapes} | {'yes' if wins == shapes else 'no'} |")
     out.append(f"| sum of hot shapes >= 1.5x oneDNN | {total_ratio:.2f}x | {'yes' if total_ratio >= 1.5 else 'no'} |")
     out.append("")
+    if "avx512f" not in isa:
+        out += ["Not measured by this run: the AVX-512 kernels and the Sapphire Rapids targets (<= 2.0 s",
+                "per IEA-GAN event on one core, <= 0.2 s on 16): this CPU has no AVX-512 and 2 cores.", ""]
     with open(args.output, "w") as f:
         f.write("\n".join(out))
 
