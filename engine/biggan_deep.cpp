@@ -220,13 +220,12 @@ class BigGanDeep final : public Network {
  public:
   BigGanDeep(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     variant_ = hp.at("variant").get<std::string>();
-    dim_z_ = hp.at("dim_z").get<int>();
-    const int depth = hp.at("depth").get<int>();
-    const int stages = hp.value("stages", 6);
-    bottom_h_ = hp.value("bottom_height", 4);
-    bottom_w_ = hp.value("bottom_width", 12);
-    if (dim_z_ <= 0 || depth <= 0 || stages <= 0 || bottom_h_ << stages != kImageRows ||
-        bottom_w_ << stages != kImageCols)
+    dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth);
+    const int depth = header_int(hp, "depth", 1, kMaxHeaderWidth);
+    const int stages = header_int(hp, "stages", 1, 16, 6);
+    bottom_h_ = header_int(hp, "bottom_height", 1, kImageRows, 4);
+    bottom_w_ = header_int(hp, "bottom_width", 1, kImageCols, 12);
+    if (bottom_h_ << stages != kImageRows || bottom_w_ << stages != kImageCols)
       throw Error("BigGAN-deep hyperparameters do not give a 256 x 768 image");
     const bool pegan = variant_ == "pegan";
     const bool research = variant_ == "ieagan_research";
@@ -245,18 +244,20 @@ class BigGanDeep final : public Network {
       y_dim = linear1_.out;
     }
     if (research) {
-      rdof_ = hp.value("dim_rdof", 4);
+      rdof_ = header_int(hp, "dim_rdof", 1, kMaxHeaderWidth, 4);
       linear_f_ = Linear::load(w, "linear_f", shared_dim + rdof_, -1);
       y_dim = linear_f_.out;
     }
-    if (rrm) rrm_ = RelationalModule::load(w, y_dim, hp.value("rrm_heads", 2));
+    if (rrm) rrm_ = RelationalModule::load(w, y_dim, header_int(hp, "rrm_heads", 1, kMaxHeaderWidth, 2));
     cond_dim_ = y_dim + dim_z_;
 
     linear_ = Linear::load(w, "linear", cond_dim_, -1);
     const int bottom = bottom_h_ * bottom_w_;
     if (linear_.out % bottom != 0) throw Error("tensor 'linear.weight' does not reshape to the 4 x 12 bottom");
     int channels = linear_.out / bottom;
-    const std::vector<int> attention_stages = hp.value("attention_stages", std::vector<int>{});
+    std::vector<int> attention_stages;
+    for (const auto& stage : hp.value("attention_stages", nlohmann::json::array()))
+      attention_stages.push_back(checked_int(stage, "attention_stages", 0, stages - 1));
     int height = bottom_h_, width = bottom_w_;
     macs_ = linear_.macs();
     for (int s = 0; s < stages; ++s) {

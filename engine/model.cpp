@@ -12,7 +12,7 @@ OutputTransform transform_from_header(const nlohmann::json& header) {
   const nlohmann::json cut = output.value("cut", nlohmann::json(-0.26));
   t.has_cut = !cut.is_null();
   t.cut = t.has_cut ? cut.get<float>() : -1.0f;
-  t.min_charge = output.value("min_charge", 1);
+  t.min_charge = header_int(output, "min_charge", 1, 255, 1);
   validate(t);
   return t;
 }

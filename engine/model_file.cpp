@@ -41,6 +41,15 @@ void store_le(std::vector<uint8_t>& out, T value) {
   out.insert(out.end(), bytes, bytes + sizeof(T));
 }
 
+/// A non-negative integer of the header, at most `limit`. nlohmann's get<>() would convert
+/// a float or a negative number silently (an out-of-range float with undefined behaviour),
+/// so the JSON type is checked first.
+uint64_t header_uint(const nlohmann::json& value, const std::string& what, uint64_t limit) {
+  if (!value.is_number_unsigned() || value.get<uint64_t>() > limit)
+    throw Error(what + " must be an integer in 0.." + std::to_string(limit) + ", not " + value.dump());
+  return value.get<uint64_t>();
+}
+
 StorageType parse_storage_type(const std::string& name, const std::string& where) {
   if (name == "f32") return StorageType::f32;
   if (name == "f16") return StorageType::f16;
@@ -125,7 +134,7 @@ void ModelFile::parse() {
   const uint64_t data_start = align_up(kPreambleSize + header_size, kAlignment);
   try {
     if (!header_.is_object()) throw Error("header is not a JSON object");
-    const uint64_t data_size = header_.at("data_size").get<uint64_t>();
+    const uint64_t data_size = header_uint(header_.at("data_size"), "\"data_size\"", std::numeric_limits<uint64_t>::max());
     if (data_start > size_ || size_ - data_start != data_size)
       throw Error("file is " + std::to_string(size_) + " bytes but the header says " +
                   std::to_string(data_start + data_size) + " (truncated or padded)");
@@ -144,16 +153,17 @@ void ModelFile::parse() {
       if (!shape.is_array() || shape.size() > kMaxRank) throw Error(tw + ": bad shape");
       uint64_t numel = 1;
       for (const auto& d : shape) {
-        const int64_t dim = d.get<int64_t>();
+        if (!d.is_number_integer()) throw Error(tw + ": dimension " + d.dump() + " is not an integer");
+        const int64_t dim = d.is_number_unsigned() && d.get<uint64_t>() > data_size ? -1 : d.get<int64_t>();
         if (dim <= 0 || static_cast<uint64_t>(dim) > data_size)
-          throw Error(tw + ": dimension " + std::to_string(dim) + " out of range");
+          throw Error(tw + ": dimension " + d.dump() + " out of range");
         numel *= static_cast<uint64_t>(dim);
         if (numel > data_size) throw Error(tw + ": shape larger than the data section");
         e.shape.push_back(dim);
       }
-      e.offset = item.at("offset").get<uint64_t>();
-      e.size = item.at("size").get<uint64_t>();
-      e.crc32 = item.at("crc32").get<uint32_t>();
+      e.offset = header_uint(item.at("offset"), tw + ": offset", std::numeric_limits<uint64_t>::max());
+      e.size = header_uint(item.at("size"), tw + ": size", std::numeric_limits<uint64_t>::max());
+      e.crc32 = static_cast<uint32_t>(header_uint(item.at("crc32"), tw + ": crc32", std::numeric_limits<uint32_t>::max()));
       if (e.size != numel * storage_type_size(e.type))
         throw Error(tw + ": size " + std::to_string(e.size) + " does not match its shape");
       if (e.offset % kAlignment != 0) throw Error(tw + ": offset is not 64-byte aligned");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,19 @@ class UnconditionalNetwork : public Network {
   int dim_z_ = 0;
   double macs_ = 0;
 };
+
+/// Largest width (channels, features, latent dims, strides, padding) a header may state.
+/// Far beyond any PXD generator; it keeps the int arithmetic on shapes exact.
+constexpr int kMaxHeaderWidth = 1 << 24;
+
+/// A header value that must be an integer in [lo, hi]. Header values come from a file and
+/// size loops and buffers, so each is checked before any arithmetic: a float, a string or
+/// an integer out of range is an Error naming `what`.
+int checked_int(const nlohmann::json& value, const std::string& what, int lo, int hi);
+/// The same for `key` of a header object; `fallback` when absent (absent without a
+/// fallback is an error).
+int header_int(const nlohmann::json& object, const char* key, int lo, int hi,
+               std::optional<int> fallback = std::nullopt);
 
 /// Builds the network the header's "family" names. Throws pxdgen::Error for an unknown
 /// family or tensors that do not fit it.

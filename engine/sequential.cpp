@@ -12,9 +12,17 @@ namespace {
 
 namespace ref = kernels::ref;
 
+/// The largest activation a layer may produce (values, and each of c, h, w).
+constexpr int kMaxActivation = 1 << 28;
+
 struct Shape {
   int c = 0, h = 1, w = 1;  // a flat vector is (c, 1, 1)
   size_t size() const { return static_cast<size_t>(c) * h * w; }
+  /// Whether c x h x w is within kMaxActivation, checked so the product cannot wrap.
+  static bool fits(int64_t c, int64_t h, int64_t w) {
+    return c >= 1 && h >= 1 && w >= 1 && c <= kMaxActivation && h <= kMaxActivation &&
+           c * h <= kMaxActivation && c * h * w <= kMaxActivation;
+  }
 };
 
 struct Reshape {};
@@ -28,8 +36,7 @@ using Layer = std::variant<Linear, Reshape, Conv2d, ConvTranspose2d, Upsample, B
 class Sequential final : public UnconditionalNetwork {
  public:
   Sequential(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
-    dim_z_ = hp.at("dim_z").get<int>();
-    if (dim_z_ <= 0) throw Error("sequential model: dim_z must be positive");
+    dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth);
     const auto& layers = hp.at("layers");
     if (!layers.is_array() || layers.empty()) throw Error("sequential model: empty layer list");
     Shape shape{dim_z_, 1, 1};
@@ -42,38 +49,46 @@ class Sequential final : public UnconditionalNetwork {
       const bool flat = shape.h == 1 && shape.w == 1;
       if (type == "linear") {
         if (!flat) throw Error(where + " needs a flat input");
-        Linear l = Linear::load(w, name, shape.c, spec.at("out").get<int>());
+        Linear l = Linear::load(w, name, shape.c, header_int(spec, "out", 1, kMaxHeaderWidth));
         macs_ += l.macs();
         shape = {l.out, 1, 1};
         layers_.emplace_back(std::move(l));
       } else if (type == "reshape") {
-        const auto dims = spec.at("shape").get<std::vector<int>>();
-        if (dims.size() != 3) throw Error(where + ": shape must be [C, H, W]");
-        Shape next{dims[0], dims[1], dims[2]};
-        if (dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 || next.size() != shape.size())
+        const auto& dims = spec.at("shape");
+        if (!dims.is_array() || dims.size() != 3) throw Error(where + ": shape must be [C, H, W]");
+        Shape next{checked_int(dims[0], "shape", 1, kMaxActivation), checked_int(dims[1], "shape", 1, kMaxActivation),
+                   checked_int(dims[2], "shape", 1, kMaxActivation)};
+        if (!Shape::fits(next.c, next.h, next.w) || next.size() != shape.size())
           throw Error(where + ": cannot reshape " + std::to_string(shape.size()) + " values");
         shape = next;
         layers_.emplace_back(Reshape{});
       } else if (type == "conv2d") {
-        Conv2d c = Conv2d::load(w, name, shape.c, spec.at("out").get<int>(), spec.at("kernel").get<int>(),
-                                spec.value("stride", 1), spec.value("padding", 0));
-        if (c.stride <= 0 || c.pad < 0 || c.out_size(shape.h) <= 0 || c.out_size(shape.w) <= 0)
+        Conv2d c = Conv2d::load(w, name, shape.c, header_int(spec, "out", 1, kMaxHeaderWidth),
+                                header_int(spec, "kernel", 1, kMaxHeaderWidth),
+                                header_int(spec, "stride", 1, kMaxHeaderWidth, 1),
+                                header_int(spec, "padding", 0, kMaxHeaderWidth, 0));
+        // Bounded operands: h + 2 padding cannot overflow.
+        if (c.out_size(shape.h) <= 0 || c.out_size(shape.w) <= 0)
           throw Error(where + ": invalid stride, padding or input size");
         macs_ += c.macs(shape.h, shape.w);
         shape = {c.out, c.out_size(shape.h), c.out_size(shape.w)};
         layers_.emplace_back(std::move(c));
       } else if (type == "conv_transpose2d") {
         ConvTranspose2d c = ConvTranspose2d::load(
-            w, name, shape.c, spec.at("out").get<int>(), spec.at("kernel").get<int>(),
-            spec.value("stride", 1), spec.value("padding", 0), spec.value("output_padding", 0));
-        if (c.stride <= 0 || c.pad < 0 || c.output_pad < 0 || c.output_pad >= c.stride ||
-            c.out_size(shape.h) <= 0 || c.out_size(shape.w) <= 0)
+            w, name, shape.c, header_int(spec, "out", 1, kMaxHeaderWidth), header_int(spec, "kernel", 1, kMaxHeaderWidth),
+            header_int(spec, "stride", 1, kMaxHeaderWidth, 1), header_int(spec, "padding", 0, kMaxHeaderWidth, 0),
+            header_int(spec, "output_padding", 0, kMaxHeaderWidth, 0));
+        // (size - 1) stride can exceed int: the output size is checked in 64 bits first.
+        const auto wide_out = [&](int size) {
+          return (int64_t{size} - 1) * c.stride - 2 * int64_t{c.pad} + c.kernel + c.output_pad;
+        };
+        if (c.output_pad >= c.stride || !Shape::fits(c.out, wide_out(shape.h), wide_out(shape.w)))
           throw Error(where + ": invalid stride, padding or output_padding");
         macs_ += c.macs(shape.h, shape.w);
         shape = {c.out, c.out_size(shape.h), c.out_size(shape.w)};
         layers_.emplace_back(std::move(c));
       } else if (type == "upsample") {
-        if (spec.value("scale", 2) != 2) throw Error(where + ": only scale 2 is supported");
+        header_int(spec, "scale", 2, 2, 2);  // only 2 is supported
         shape = {shape.c, 2 * shape.h, 2 * shape.w};
         layers_.emplace_back(Upsample{});
       } else if (type == "batchnorm2d") {
@@ -89,7 +104,7 @@ class Sequential final : public UnconditionalNetwork {
         throw Error(where + ": unknown layer type (known: linear, reshape, conv2d, "
                     "conv_transpose2d, upsample, batchnorm2d, relu, leaky_relu, tanh)");
       }
-      if (shape.size() > (size_t{1} << 28)) throw Error(where + ": activation too large");
+      if (!Shape::fits(shape.c, shape.h, shape.w)) throw Error(where + ": activation too large");
       widest_ = std::max(widest_, shape.size());
       shapes_.push_back(shape);
     }

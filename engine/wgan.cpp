@@ -14,7 +14,7 @@ constexpr int kBottomH = 8, kBottomW = 24;
 class WganConvNet final : public UnconditionalNetwork {
  public:
   WganConvNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
-    dim_z_ = hp.value("dim_z", 96);
+    dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth, 96);
     fc_ = Linear::load(w, "fc", dim_z_, -1);
     if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
     int channels = fc_.out / (kBottomH * kBottomW);
@@ -66,7 +66,7 @@ class WganResNet final : public UnconditionalNetwork {
 
  public:
   WganResNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
-    dim_z_ = hp.value("dim_z", 96);
+    dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth, 96);
     fc_ = Linear::load(w, "fc", dim_z_, -1);
     if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
     int channels = fc_.out / (kBottomH * kBottomW);

@@ -227,6 +227,12 @@ class Machine {
     values_.back().kind = kind;
     return &values_.back();
   }
+  /// Accounts for `n` elements about to be copied from one container into another.
+  void charge_copies(size_t n) {
+    if (n > limits_.max_copied - copied_)
+      fail("calls copy more than " + std::to_string(limits_.max_copied) + " elements in all");
+    copied_ += n;
+  }
   PickleValue* make_int(int64_t v) {
     PickleValue* p = make(Kind::integer);
     p->integer = v;
@@ -297,7 +303,7 @@ class Machine {
   const std::string& name_;
   const PickleLimits& limits_;
   std::deque<PickleValue>& values_;
-  size_t pos_ = 0, op_pos_ = 0;
+  size_t pos_ = 0, op_pos_ = 0, copied_ = 0;
   uint8_t op_ = 0;
   bool stopped_ = false;
   std::vector<PickleValue*> stack_;
@@ -361,6 +367,7 @@ PickleValue* Machine::call(PickleValue* callable, PickleValue* args) {
     // Old pickles pass the items as a list of pairs instead of setting them afterwards.
     if (argc == 1 && !callable->is_call_of("collections", "defaultdict") &&
         (args->items[0]->kind == Kind::list || args->items[0]->kind == Kind::tuple)) {
+      charge_copies(args->items[0]->items.size());
       for (PickleValue* pair : args->items[0]->items) {
         if ((pair->kind != Kind::list && pair->kind != Kind::tuple) || pair->items.size() != 2)
           fail("dict built from a sequence that is not of pairs");
@@ -397,8 +404,10 @@ PickleValue* Machine::call(PickleValue* callable, PickleValue* args) {
     PickleValue* s = make(Kind::set);
     s->callable = callable;
     s->args = args;
-    if (argc == 1 && (args->items[0]->kind == Kind::list || args->items[0]->kind == Kind::tuple))
+    if (argc == 1 && (args->items[0]->kind == Kind::list || args->items[0]->kind == Kind::tuple)) {
+      charge_copies(args->items[0]->items.size());
       s->items = args->items[0]->items;
+    }
     return s;
   }
   PickleValue* o = make(Kind::object);

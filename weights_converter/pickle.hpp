@@ -86,6 +86,10 @@ struct PickleLimits {
   size_t max_marks = size_t{1} << 12;   ///< open MARKs (nesting of literal containers)
   size_t max_memo = size_t{1} << 22;    ///< memo entries
   size_t max_values = size_t{1} << 22;  ///< nodes created in all (each costs ~200 bytes)
+  /// Elements copied into containers built by a call (set(list), OrderedDict(pairs)): a
+  /// few bytes of pickle can repeat such a call on one memoized list, so without a bound
+  /// memory grows with the square of the input.
+  size_t max_copied = size_t{1} << 22;
 };
 
 /// The result of running one pickle.
