@@ -19,7 +19,10 @@ bash scripts/install_robustness_deps.sh >/dev/null
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DPXDGEN_FUZZ=ON -DPXDGEN_BUILD_TESTS=OFF \
   -DPXDGEN_BUILD_BENCHMARKS=OFF -DPXDGEN_BUILD_CLI=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+if ! cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >build-fuzz/build.log 2>&1; then
+  tail -40 build-fuzz/build.log
+  exit 1
+fi
 
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0
 export UBSAN_OPTIONS=print_stacktrace=1

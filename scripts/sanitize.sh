@@ -55,7 +55,7 @@ for mode in "${modes[@]}"; do
       archer="$(dirname "$(readlink -f "$(command -v clang)")")/../lib/libarcher.so"
       [ -f "$archer" ] || { echo "sanitize: libarcher.so not found beside clang"; exit 1; }
       log=build-tsan/determinism.log
-      # Archer says so when it is active; without it the run would only report libomp.
+      # Archer says so when it is active; without it a report could be OpenMP's own barrier.
       if ! OMP_TOOL_LIBRARIES="$archer" ARCHER_OPTIONS=verbose=1 \
           TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:exitcode=66" \
           build-tsan/tests/pxdgen_tests --test-suite=determinism >"$log" 2>&1; then

@@ -90,6 +90,18 @@ std::vector<std::string> fold_spectral_norm(TensorMap& tensors, double eps) {
 
 bool has(const TensorMap& t, const std::string& name) { return t.count(name) != 0; }
 
+/// The shape of tensor `name`, which must be present with `rank` dimensions. Recognition
+/// reads shapes the checkpoint chose: a missing key or another rank is the file's error,
+/// not an out-of-range lookup.
+const std::vector<int64_t>& shape_of(const TensorMap& t, const std::string& name, size_t rank) {
+  const auto it = t.find(name);
+  if (it == t.end()) throw Error("checkpoint has no tensor '" + name + "', which its other keys call for");
+  if (it->second.shape.size() != rank)
+    throw Error("tensor '" + name + "' has " + std::to_string(it->second.shape.size()) + " dimensions, expected " +
+                std::to_string(rank));
+  return it->second.shape;
+}
+
 /// Family, variant and hyperparameters from key names and shapes, checked against the
 /// training config where one is given.
 void recognize(const TensorMap& t, const nlohmann::json& config, ConvertResult& result) {
@@ -111,15 +123,15 @@ void recognize(const TensorMap& t, const nlohmann::json& config, ConvertResult& 
     const int depth = blocks / stages;
     if (config.contains("G_depth") && config["G_depth"].get<int>() != depth)
       throw Error("config says G_depth " + config["G_depth"].dump() + " but the checkpoint has depth " + std::to_string(depth));
-    const auto& linear = t.at("linear.weight").shape;
-    if (linear.size() != 2 || linear[0] % (16 * 48) != 0)
+    const auto& linear = shape_of(t, "linear.weight", 2);
+    if (linear[0] % (16 * 48) != 0)
       throw Error("tensor 'linear.weight' does not have the shape (16 ch x 4 x 12, dim)");
     const int64_t ch = linear[0] / (16 * 48);
     if (config.contains("G_ch") && config["G_ch"].get<int64_t>() != ch)
       throw Error("config says G_ch " + config["G_ch"].dump() + " but the checkpoint has ch " + std::to_string(ch));
-    int64_t y_dim = t.at("shared.weight").shape.at(1);
-    if (result.variant == "pegan") y_dim = t.at("linear1.weight").shape.at(0);
-    if (result.variant == "ieagan_research") y_dim = t.at("linear_f.weight").shape.at(0);
+    int64_t y_dim = shape_of(t, "shared.weight", 2)[1];
+    if (result.variant == "pegan") y_dim = shape_of(t, "linear1.weight", 2)[0];
+    if (result.variant == "ieagan_research") y_dim = shape_of(t, "linear_f.weight", 2)[0];
     const int64_t dim_z = linear[1] - y_dim;
     if (dim_z <= 0) throw Error("tensor 'linear.weight' leaves no room for z");
     if (config.contains("dim_z") && config["dim_z"].get<int64_t>() != dim_z)
@@ -146,17 +158,17 @@ void recognize(const TensorMap& t, const nlohmann::json& config, ConvertResult& 
                       {"stages", stages}, {"bottom_height", 4}, {"bottom_width", 12},
                       {"attention_stages", attention}};
     if (result.variant == "ieagan_research")
-      result.hparams["dim_rdof"] = t.at("linear_f.weight").shape.at(1) - t.at("shared.weight").shape.at(1);
+      result.hparams["dim_rdof"] = shape_of(t, "linear_f.weight", 2)[1] - shape_of(t, "shared.weight", 2)[1];
     return;
   }
   if (has(t, "fc.weight") && has(t, "features.0.weight")) {
     result.family = "wgan_convnet";
-    result.hparams = {{"dim_z", t.at("fc.weight").shape.at(1)}};
+    result.hparams = {{"dim_z", shape_of(t, "fc.weight", 2)[1]}};
     return;
   }
   if (has(t, "fc.weight") && has(t, "blocks.0.conv1.weight")) {
     result.family = "wgan_resnet";
-    result.hparams = {{"dim_z", t.at("fc.weight").shape.at(1)}};
+    result.hparams = {{"dim_z", shape_of(t, "fc.weight", 2)[1]}};
     return;
   }
   std::string keys;

@@ -71,6 +71,47 @@ std::vector<uint8_t> quadratic_copies_pickle() {
   return std::vector<uint8_t>(p.begin(), p.end());
 }
 
+/// One tensor of a hand-made state dict; an empty stride means contiguous.
+struct PickledTensor {
+  std::string name;
+  std::vector<int> shape, stride;
+};
+
+/// A torch.save data.pkl (protocol 2) of an OrderedDict of float32 tensors, storage k
+/// holding tensor k; the fuzz target supplies the storages.
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
+  const auto text = [](const std::string& s) {
+    std::string out = "X";
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((s.size() >> (8 * i)) & 0xFF);
+    return out + s;
+  };
+  const auto integer = [](int v) {  // 0..65535: BININT1 or BININT2
+    if (v < 256) return "K"s + static_cast<char>(v);
+    return "M"s + static_cast<char>(v & 0xFF) + static_cast<char>(v >> 8);
+  };
+  const auto int_tuple = [&](const std::vector<int>& v) {
+    std::string out = "(";
+    for (int x : v) out += integer(x);
+    return out + "t";
+  };
+  std::string p = "\x80\x02" "ccollections\nOrderedDict\n)R("s;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const PickledTensor& t = tensors[k];
+    std::vector<int> stride = t.stride;
+    if (stride.empty()) {
+      stride.assign(t.shape.size(), 1);
+      for (size_t i = t.shape.size(); i-- > 1;) stride[i - 1] = stride[i] * t.shape[i];
+    }
+    int numel = 1;
+    for (int d : t.shape) numel *= d;
+    p += text(t.name) + "ctorch._utils\n_rebuild_tensor_v2\n(";
+    p += "(" + text("storage") + "ctorch\nFloatStorage\n" + text(std::to_string(k)) + text("cpu") +
+         integer(t.stride.empty() ? numel : 1) + "tQ";
+    p += integer(0) + int_tuple(t.shape) + int_tuple(stride) + "\x89" "ccollections\nOrderedDict\n)R" "tR";
+  }
+  return p + "u.";
+}
+
 /// Seeded values in [-scale, scale].
 std::vector<float> values(size_t n, float scale, float mean = 0.0f) {
   std::vector<float> v(n);
@@ -375,6 +416,16 @@ int main(int argc, char** argv) {
     }
     checkpoint_seeds(source, out / "checkpoint");
     save(out / "checkpoint" / "regress_quadratic_copies.pkl", quadratic_copies_pickle());
+    // The keys of a BigGAN-deep generator without the tensor, or the rank, its shapes are
+    // read from: the converter failed with std::out_of_range (map::at, vector::at).
+    std::vector<PickledTensor> partial = {{"shared.weight", {40, 4}, {}}};
+    for (int k = 0; k < 6; ++k) partial.push_back({"blocks." + std::to_string(k) + ".0.conv1.weight", {1}, {}});
+    const std::string missing = state_dict_pickle(partial);
+    save(out / "checkpoint" / "regress_biggan_without_linear.pkl", std::vector<uint8_t>(missing.begin(), missing.end()));
+    partial[0].shape = {160};
+    partial.push_back({"linear.weight", {768, 8}, {0, 0}});  // one value, viewed as 768 x 8
+    const std::string flat = state_dict_pickle(partial);
+    save(out / "checkpoint" / "regress_biggan_flat_shared.pkl", std::vector<uint8_t>(flat.begin(), flat.end()));
     model_seeds(out / "model_file");
     model_regressions(out / "model_file");
     npy_seeds(out / "npy");

@@ -54,8 +54,10 @@ Outcome outcome(const std::function<void()>& read, std::string& message) {
   }
 }
 
-/// Runs every input of `target` through `read` and checks the outcomes.
-void replay(const std::string& target, const std::function<void(const std::vector<uint8_t>&)>& read) {
+/// Runs every input of `target` through `read` and checks the outcomes; some inputs must
+/// be read in full when `some_read`.
+void replay(const std::string& target, const std::function<void(const std::vector<uint8_t>&)>& read,
+            bool some_read = true) {
   const std::vector<Input> inputs = corpus(target);
   REQUIRE(inputs.size() > 3);
   int accepted = 0;
@@ -69,7 +71,7 @@ void replay(const std::string& target, const std::function<void(const std::vecto
     accepted += result == Outcome::read;
   }
   MESSAGE(target << ": " << inputs.size() << " inputs, " << accepted << " read, the rest refused");
-  CHECK(accepted > 0);
+  if (some_read) CHECK(accepted > 0);
 }
 
 }  // namespace
@@ -77,17 +79,23 @@ void replay(const std::string& target, const std::function<void(const std::vecto
 TEST_SUITE("fuzz corpus") {
 
 TEST_CASE("fuzz corpus: checkpoints are read and converted, or refused") {
-  replay("checkpoint", [](const std::vector<uint8_t>& bytes) {
-    // As the fuzz target: a bare pickle goes into a checkpoint archive first.
-    const std::vector<uint8_t> archive =
-        converter::looks_like_zip(bytes.data(), bytes.size()) ? bytes : fuzz::checkpoint_around(bytes.data(), bytes.size());
-    const converter::TorchStateDict state = converter::read_torch_checkpoint_bytes(archive.data(), archive.size(), "corpus");
-    try {
-      converter::convert_state_dict(state, {}, "corpus", "");
-    } catch (const Error&) {
-      // The test checkpoints hold layers of no generator family: reading them is the point.
-    }
-  });
+  int state_dicts = 0;
+  replay(
+      "checkpoint",
+      [&](const std::vector<uint8_t>& bytes) {
+        // As the fuzz target: a bare pickle goes into a checkpoint archive first.
+        const std::vector<uint8_t> archive = converter::looks_like_zip(bytes.data(), bytes.size())
+                                                 ? bytes
+                                                 : fuzz::checkpoint_around(bytes.data(), bytes.size());
+        const converter::TorchStateDict state =
+            converter::read_torch_checkpoint_bytes(archive.data(), archive.size(), "corpus");
+        ++state_dicts;
+        // The test checkpoints hold layers of no generator family: conversion refuses them.
+        converter::convert_state_dict(state, {}, "corpus", "");
+      },
+      /*some_read=*/false);
+  MESSAGE(state_dicts << " state dicts read");
+  CHECK(state_dicts > 0);
 }
 
 TEST_CASE("fuzz corpus: model files load or are refused") {
