@@ -3,7 +3,8 @@
 /// The register-tiled body of the fused convolution (kernels/conv2d.hpp), written once over a
 /// vector traits struct V (kernels/x86/simd_avx2.hpp, simd_avx512.hpp) so every ISA runs the
 /// same logic. V provides the vector type and operations (vec, lanes, zero, set1, load, store,
-/// broadcast, fmadd, add, max, load_partial, store_partial, interleave) and the tile shapes:
+/// broadcast, fmadd, add, sub, max, load_partial, store_partial, interleave, deinterleave) and
+/// the tile shapes:
 ///   wide_oc x wide_vecs     output channels x vectors of one output row, the general tile;
 ///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
 ///                           spans the row and each weight is read once per row;
@@ -27,6 +28,8 @@
 ///    tensor never exists. Both column phases share the input loads and are interleaved into
 ///    the output row at the store.
 ///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
+///  - 3x3 without upsampling on the shapes where it pays: Winograd F(2x2, 3x3)
+///    (conv2d_winograd_f2x3.hpp).
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
 /// split into chunks whose partial sums accumulate in the output.
 ///
@@ -748,13 +751,28 @@ void conv_pointwise(const Conv2dArgs& a) {
 
 /// Picks the tile shape for a KxK convolution without upsampling.
 template <class V, int K>
-void conv_kxk(const Conv2dArgs& a) {
+void conv_kxk_direct(const Conv2dArgs& a) {
   if (a.out_channels <= 2)
     conv_kxk_rows<V, K, 1, V::narrow_vecs, V::narrow_rows>(a);
   else if (a.width <= V::short_vecs * V::lanes && a.width > V::wide_vecs * V::lanes)
     conv_kxk_rows<V, K, V::short_oc, V::short_vecs, 1>(a);
   else
     conv_kxk_rows<V, K, V::wide_oc, V::wide_vecs, 1>(a);
+}
+
+// Defined in conv2d_winograd_f2x3.hpp, included at the end of this file.
+template <class V>
+void conv_winograd_f2x3(const Conv2dArgs& a);
+inline bool winograd_f2x3_pays(const Conv2dArgs& a);
+
+/// KxK without upsampling: the direct tiles, or Winograd for the 3x3 shapes where it
+/// measured faster.
+template <class V, int K>
+void conv_kxk(const Conv2dArgs& a) {
+  if constexpr (K == 3) {
+    if (winograd_f2x3_pays(a)) return conv_winograd_f2x3<V>(a);
+  }
+  conv_kxk_direct<V, K>(a);
 }
 
 /// The fused convolution on V; kernels other than 1, 3, 5 go to the reference.
@@ -774,3 +792,5 @@ void conv2d_fused_tiled(const Conv2dArgs& a) {
 
 }  // namespace
 }  // namespace pxdgen::kernels::x86
+
+#include "kernels/x86/conv2d_winograd_f2x3.hpp"

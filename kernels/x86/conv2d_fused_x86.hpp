@@ -15,6 +15,13 @@ void conv2d_fused_f32_avx2(const Conv2dArgs& args);
 /// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
 void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 
+/// The two algorithms for the plain 3x3 convolution (kernel 3, no upsampling). The entry
+/// points above choose between them by shape; these force one, so benchmarks and tests can
+/// compare them on any shape.
+enum class Conv3x3Algorithm { direct, winograd_f2x3 };
+void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
+void conv2d_3x3_f32_avx512(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
+
 /// A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused by its
 /// next call; lives in the baseline-ISA dispatch unit so no standard-library code built with
 /// wider ISA flags can be shared with (and picked by the linker for) other units.

@@ -26,6 +26,7 @@ struct SimdAvx2 {
   static vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
+  static vec sub(vec a, vec b) { return _mm256_sub_ps(a, b); }
   static vec max(vec a, vec b) { return _mm256_max_ps(a, b); }
 
   /// First n lanes (0 < n <= lanes) from memory; the others read as zero and the bytes
@@ -39,6 +40,15 @@ struct SimdAvx2 {
     const vec b = _mm256_unpackhi_ps(even, odd);  // e2 o2 e3 o3 | e6 o6 e7 o7
     lo = _mm256_permute2f128_ps(a, b, 0x20);
     hi = _mm256_permute2f128_ps(a, b, 0x31);
+  }
+
+  /// The inverse of interleave: even = lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6, odd the others.
+  static void deinterleave(vec lo, vec hi, vec& even, vec& odd) {
+    // shuffle_ps works per 128-bit half (l0 l2 h0 h2 | l4 l6 h4 h6); permute4x64 orders the
+    // 64-bit pairs back to l0 l2 l4 l6 h0 h2 h4 h6.
+    const __m256 e = _mm256_shuffle_ps(lo, hi, 0x88), o = _mm256_shuffle_ps(lo, hi, 0xDD);
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
   }
 
  private:

@@ -31,6 +31,7 @@ struct SimdAvx512 {
   static vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  static vec sub(vec a, vec b) { return _mm512_sub_ps(a, b); }
   static vec max(vec a, vec b) { return _mm512_max_ps(a, b); }
 
   /// First n lanes (0 < n <= lanes); masked-off lanes read as zero and do not fault.
@@ -44,6 +45,14 @@ struct SimdAvx512 {
     const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     lo = _mm512_permutex2var_ps(even, lo_idx, odd);
     hi = _mm512_permutex2var_ps(even, hi_idx, odd);
+  }
+
+  /// The inverse of interleave: even = lo0 lo2 ... lo14 hi0 hi2 ... hi14, odd the others.
+  static void deinterleave(vec lo, vec hi, vec& even, vec& odd) {
+    const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd_idx = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    even = _mm512_permutex2var_ps(lo, even_idx, hi);
+    odd = _mm512_permutex2var_ps(lo, odd_idx, hi);
   }
 
  private:

@@ -53,6 +53,7 @@ struct SimdPortable16 {
   static vec broadcast(const float* p) { return set1(*p); }
   static vec fmadd(const vec& a, const vec& b, const vec& c) { return a * b + c; }
   static vec add(const vec& a, const vec& b) { return a + b; }
+  static vec sub(const vec& a, const vec& b) { return a - b; }
   static vec max(const vec& a, const vec& b) { return a > b ? a : b; }
   static vec load_partial(const float* p, int n) {
     vec r = {};
@@ -66,6 +67,14 @@ struct SimdPortable16 {
       lo[2 * i + 1] = odd[i];
       hi[2 * i] = even[8 + i];
       hi[2 * i + 1] = odd[8 + i];
+    }
+  }
+  static void deinterleave(const vec& lo, const vec& hi, vec& even, vec& odd) {
+    for (int i = 0; i < 8; ++i) {
+      even[i] = lo[2 * i];
+      odd[i] = lo[2 * i + 1];
+      even[8 + i] = hi[2 * i];
+      odd[8 + i] = hi[2 * i + 1];
     }
   }
 };
@@ -218,6 +227,50 @@ void check_shapes(const char* what, const std::vector<Shape>& shapes) {
   }
 }
 
+/// The plain 3x3 shapes by Winograd F(2x2, 3x3) alone, whatever the dispatcher would pick,
+/// against the reference. Bound: the same relative tolerance as the direct kernels (the
+/// transforms add a few float32 roundings per output, well inside it at unit scale).
+void check_winograd(const char* what, const std::vector<Shape>& shapes) {
+  struct Forced {
+    const char* name;
+    ConvFn fn;
+    bool runs;
+  };
+  std::vector<Forced> impls;
+#if defined(PXDGEN_TEST_X86)
+  impls.push_back({"avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
+                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
+  impls.push_back({"avx512f", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
+                   static_cast<bool>(__builtin_cpu_supports("avx512f"))});
+  impls.push_back({"portable16", [](const k::Conv2dArgs& a) { k::x86::conv_winograd_f2x3<SimdPortable16>(a); }, true});
+#endif
+  std::vector<Errors> worst(impls.size());
+  unsigned seed = 1000;
+  for (const Shape& s : shapes) {
+    const Problem p(s, seed++);
+    const auto want = p.run(k::conv2d_fused_f32_ref);
+    for (size_t i = 0; i < impls.size(); ++i) {
+      if (!impls[i].runs) continue;
+      Errors e;
+      e.add(p.run(impls[i].fn), want, p.out_size());
+      CAPTURE(impls[i].name);
+      INFO(describe(s));
+      CHECK(e.guard_ok);
+      CHECK(e.rel <= tolerance(s));
+      worst[i].merge(e);
+    }
+  }
+  for (size_t i = 0; i < impls.size(); ++i) {
+    char buf[200];
+    if (!impls[i].runs)
+      std::snprintf(buf, sizeof buf, "%s: %s skipped, this CPU lacks it", what, impls[i].name);
+    else
+      std::snprintf(buf, sizeof buf, "%s: winograd %-10s %zu shapes, max abs err %.3g, max rel err %.3g", what,
+                    impls[i].name, shapes.size(), worst[i].abs, worst[i].rel);
+    MESSAGE(buf);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("fused conv: the dispatcher names an ISA this CPU has") {
@@ -332,4 +385,35 @@ TEST_CASE("fused conv: several threads at once, each with its own buffers") {
     CHECK(e.guard_ok);
     CHECK(e.rel <= tolerance(shapes[pi]));
   }
+}
+
+TEST_CASE("fused conv: Winograd F(2x2, 3x3) on sizes, channels and flags") {
+  // Odd heights and widths (a last tile half outside the image), widths off the vector and
+  // tile multiples, 1 to 3 rows, channel counts off the GEMM's output block.
+  const int sizes[][2] = {{1, 1}, {1, 9}, {2, 3}, {3, 13}, {5, 7}, {7, 5}, {2, 17}, {3, 33}, {9, 31}, {11, 50}, {6, 48}};
+  const int chans[] = {1, 3, 16, 17, 32, 64, 128};
+  std::vector<Shape> shapes;
+  int i = 0;
+  for (const auto& sz : sizes)
+    for (int c : chans) {
+      const int oc = chans[(i * 3 + 1) % 7];
+      ++i;
+      shapes.push_back({c, sz[0], sz[1], oc, 3, false, i % 2 == 0, i % 3 == 0, i % 4 != 1});
+    }
+  for (int act = 0; act < 2; ++act)
+    for (int acc = 0; acc < 2; ++acc)
+      for (int bias = 0; bias < 2; ++bias) shapes.push_back({17, 3, 21, 13, 3, false, act != 0, acc != 0, bias != 0});
+  check_winograd("winograd", shapes);
+}
+
+TEST_CASE("fused conv: Winograd F(2x2, 3x3) on production shapes, in bands") {
+  // Tall and wide enough that the image is processed in several bands of tile rows.
+  const std::vector<Shape> shapes = {
+      {16, 64, 192, 16, 3, false, true, false, true},
+      {32, 33, 97, 32, 3, false, true, true, true},
+      {64, 16, 48, 64, 3, false, true, false, true},
+      {128, 8, 24, 128, 3, false, true, false, true},
+      {128, 4, 12, 128, 3, false, true, true, false},
+  };
+  check_winograd("winograd production", shapes);
 }
