@@ -20,7 +20,16 @@ struct Generator::Impl {
   int threads = 1;
   std::vector<Workspace> workspaces;          // one per thread
   std::vector<std::vector<float>> logits;     // one 256 x 768 image per thread
-  std::vector<std::vector<Digit>> per_sensor;  // digits of each generated sensor
+  // Digits of this event, appended by each thread to its own buffer, and where each
+  // sensor's run of them lies. Buffers are reused across events: sized by whole events,
+  // they settle after a few, where buffers allocated per sensor per event fragmented the
+  // heap of each thread and resident memory crept up over a run.
+  struct SensorDigits {
+    int thread = 0;
+    size_t begin = 0, end = 0;
+  };
+  std::vector<std::vector<Digit>> thread_digits;  // one per thread
+  std::vector<SensorDigits> sensor_digits;        // one per generated sensor
   std::vector<float> z, rdof, cond;
 };
 
@@ -44,7 +53,8 @@ Generator::Generator(Model model, GeneratorOptions options) : impl_(std::make_un
   g.threads = options.threads;
   g.workspaces.resize(g.threads);
   g.logits.resize(g.threads);
-  g.per_sensor.resize(g.sensors.size());
+  g.thread_digits.resize(g.threads);
+  g.sensor_digits.resize(g.sensors.size());
   g.z.resize(static_cast<size_t>(kSensors) * g.network->dim_z());
   g.rdof.resize(static_cast<size_t>(kSensors) * g.network->dim_rdof());
   g.cond.resize(static_cast<size_t>(kSensors) * g.network->cond_dim());
@@ -91,6 +101,7 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
   const size_t pixels = static_cast<size_t>(kImageRows) * kImageCols;
   std::vector<int> bad(count, 0);
   std::exception_ptr failure;
+  for (std::vector<Digit>& buffer : g.thread_digits) buffer.clear();
 #pragma omp parallel for num_threads(g.threads) schedule(dynamic, 1)
   for (int k = 0; k < count; ++k) {
     try {
@@ -105,8 +116,10 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
           bad[k] = 1;
           break;
         }
-      g.per_sensor[k].clear();
-      if (digits != nullptr && !bad[k]) digitize_logits(logits.data(), sensor, g.transform, g.per_sensor[k]);
+      std::vector<Digit>& buffer = g.thread_digits[t];
+      g.sensor_digits[k] = {t, buffer.size(), buffer.size()};
+      if (digits != nullptr && !bad[k]) digitize_logits(logits.data(), sensor, g.transform, buffer);
+      g.sensor_digits[k].end = buffer.size();
       if (images != nullptr) kernels::ref::tanh_f32(logits.data(), pixels, images + k * pixels);
     } catch (...) {
 #pragma omp critical
@@ -123,7 +136,12 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
     std::vector<int> order(count);
     for (int k = 0; k < count; ++k) order[k] = k;
     std::sort(order.begin(), order.end(), [&](int a, int b) { return g.sensors[a] < g.sensors[b]; });
-    for (int k : order) digits->insert(digits->end(), g.per_sensor[k].begin(), g.per_sensor[k].end());
+    for (int k : order) {
+      const Impl::SensorDigits& run = g.sensor_digits[k];
+      const std::vector<Digit>& buffer = g.thread_digits[run.thread];
+      digits->insert(digits->end(), buffer.begin() + static_cast<std::ptrdiff_t>(run.begin),
+                     buffer.begin() + static_cast<std::ptrdiff_t>(run.end));
+    }
   }
 }
 
