@@ -367,6 +367,9 @@ void Hdf5DigitWriter::flush() {
   m.charge.clear();
   m.offsets.clear();
   m.numbers.clear();
+  // HDF5 keeps freed blocks on its own free lists (up to 16 MiB and more); handing them back
+  // after each batch keeps a long run's memory at what the next batch needs.
+  H5garbage_collect();
 }
 
 void Hdf5DigitWriter::close_and_rename(bool complete) {
