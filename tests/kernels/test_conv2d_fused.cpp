@@ -195,11 +195,29 @@ double tolerance(const Shape& s) {
   return 1e-5 * std::max(1.0, std::sqrt(terms / 1152.0));
 }
 
-/// Runs every shape on every implementation, checks each and reports the worst error per ISA.
-void check_shapes(const char* what, const std::vector<Shape>& shapes) {
-  const auto impls = implementations();
+/// Plain 3x3 by Winograd F(2x2, 3x3) alone, whatever the dispatcher would pick. Checked with
+/// the same relative tolerance as the direct kernels (the transforms add a few float32
+/// roundings per output, well inside it at unit scale).
+std::vector<Impl> winograd_implementations() {
+  std::vector<Impl> v;
+#if defined(PXDGEN_TEST_X86)
+  v.push_back({"winograd avx2",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
+  v.push_back({"winograd avx512f",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
+               static_cast<bool>(__builtin_cpu_supports("avx512f"))});
+  v.push_back({"winograd portable16", [](const k::Conv2dArgs& a) { k::x86::conv_winograd_f2x3<SimdPortable16>(a); }, true});
+#endif
+  return v;
+}
+
+/// Runs every shape on every implementation in `impls` (inputs drawn from seeds first_seed
+/// onward), checks each against the reference and reports the worst error per implementation.
+void check_shapes(const char* what, const std::vector<Shape>& shapes, const std::vector<Impl>& impls = implementations(),
+                  unsigned first_seed = 1) {
   std::vector<Errors> worst(impls.size());
-  unsigned seed = 1;
+  unsigned seed = first_seed;
   for (const Shape& s : shapes) {
     const Problem p(s, seed++);
     const auto want = p.run(k::conv2d_fused_f32_ref);
@@ -223,50 +241,6 @@ void check_shapes(const char* what, const std::vector<Shape>& shapes) {
     char buf[200];
     std::snprintf(buf, sizeof buf, "%s: %-10s %zu shapes, max abs err %.3g, max rel err %.3g", what, impls[i].name,
                   shapes.size(), worst[i].abs, worst[i].rel);
-    MESSAGE(buf);
-  }
-}
-
-/// The plain 3x3 shapes by Winograd F(2x2, 3x3) alone, whatever the dispatcher would pick,
-/// against the reference. Bound: the same relative tolerance as the direct kernels (the
-/// transforms add a few float32 roundings per output, well inside it at unit scale).
-void check_winograd(const char* what, const std::vector<Shape>& shapes) {
-  struct Forced {
-    const char* name;
-    ConvFn fn;
-    bool runs;
-  };
-  std::vector<Forced> impls;
-#if defined(PXDGEN_TEST_X86)
-  impls.push_back({"avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
-                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
-  impls.push_back({"avx512f", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
-                   static_cast<bool>(__builtin_cpu_supports("avx512f"))});
-  impls.push_back({"portable16", [](const k::Conv2dArgs& a) { k::x86::conv_winograd_f2x3<SimdPortable16>(a); }, true});
-#endif
-  std::vector<Errors> worst(impls.size());
-  unsigned seed = 1000;
-  for (const Shape& s : shapes) {
-    const Problem p(s, seed++);
-    const auto want = p.run(k::conv2d_fused_f32_ref);
-    for (size_t i = 0; i < impls.size(); ++i) {
-      if (!impls[i].runs) continue;
-      Errors e;
-      e.add(p.run(impls[i].fn), want, p.out_size());
-      CAPTURE(impls[i].name);
-      INFO(describe(s));
-      CHECK(e.guard_ok);
-      CHECK(e.rel <= tolerance(s));
-      worst[i].merge(e);
-    }
-  }
-  for (size_t i = 0; i < impls.size(); ++i) {
-    char buf[200];
-    if (!impls[i].runs)
-      std::snprintf(buf, sizeof buf, "%s: %s skipped, this CPU lacks it", what, impls[i].name);
-    else
-      std::snprintf(buf, sizeof buf, "%s: winograd %-10s %zu shapes, max abs err %.3g, max rel err %.3g", what,
-                    impls[i].name, shapes.size(), worst[i].abs, worst[i].rel);
     MESSAGE(buf);
   }
 }
@@ -403,7 +377,7 @@ TEST_CASE("fused conv: Winograd F(2x2, 3x3) on sizes, channels and flags") {
   for (int act = 0; act < 2; ++act)
     for (int acc = 0; acc < 2; ++acc)
       for (int bias = 0; bias < 2; ++bias) shapes.push_back({17, 3, 21, 13, 3, false, act != 0, acc != 0, bias != 0});
-  check_winograd("winograd", shapes);
+  check_shapes("winograd", shapes, winograd_implementations(), 1000);
 }
 
 TEST_CASE("fused conv: Winograd F(2x2, 3x3) on production shapes, in bands") {
@@ -415,5 +389,5 @@ TEST_CASE("fused conv: Winograd F(2x2, 3x3) on production shapes, in bands") {
       {128, 8, 24, 128, 3, false, true, false, true},
       {128, 4, 12, 128, 3, false, true, true, false},
   };
-  check_winograd("winograd production", shapes);
+  check_shapes("winograd production", shapes, winograd_implementations(), 1000);
 }
