@@ -29,7 +29,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PXDGEN_BENCH_X86 1
-#include "kernels/x86/conv2d_fused_x86.hpp"
+#include "kernels/x86/entry_points.hpp"
 #endif
 
 namespace {

@@ -34,10 +34,10 @@ struct ConditionalBatchNorm {
   }
 
   /// Folds this sensor's conditioning into scale and shift (each `channels` long).
-  void fold(const float* cond, float* scale, float* shift) const {
+  void fold(const KernelTable& k, const float* cond, float* scale, float* shift) const {
     const int channels = static_cast<int>(mean.size());
-    gain.forward(cond, 1, scale);
-    bias.forward(cond, 1, shift);
+    gain.forward(k, cond, 1, scale);
+    bias.forward(k, cond, 1, shift);
     for (int c = 0; c < channels; ++c) {
       const float s = (1.0f + scale[c]) * inv_std[c];
       scale[c] = s;
@@ -124,11 +124,9 @@ struct GBlock {
   }
 
   /// x (in, H, W) -> y (out, H', W'). Batch norms, ReLUs and the upsampling are fused
-  /// into the convolutions' input loads; the skip is written first and the last 1x1
-  /// convolution accumulates onto it.
+  /// into the convolutions' input loads; the last 1x1 convolution adds the skip.
   void forward(const KernelTable& k, const float* cond, const float* x, int height, int width, float* y,
                Workspace& ws) const {
-    const size_t plane = static_cast<size_t>(height) * width;
     const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
     const size_t out_plane = static_cast<size_t>(oh) * ow;
@@ -137,19 +135,15 @@ struct GBlock {
     float* scale = ws.get(4, std::max(in, hidden));
     float* shift = ws.get(5, std::max(in, hidden));
 
-    bn1.fold(cond, scale, shift);
+    bn1.fold(k, cond, scale, shift);
     conv1.forward(k, x, height, width, b, {scale, shift, false});
-    bn2.fold(cond, scale, shift);
+    bn2.fold(k, cond, scale, shift);
     conv2.forward(k, b, height, width, a, {scale, shift, upsample});
-    bn3.fold(cond, scale, shift);
+    bn3.fold(k, cond, scale, shift);
     conv3.forward(k, a, oh, ow, b, {scale, shift, false});
-    // Skip: the first `out` channels of x, upsampled like the residual path.
-    if (upsample)
-      ref::upsample2x_nearest_f32(x, out, height, width, y);
-    else
-      std::copy(x, x + out * plane, y);
-    bn4.fold(cond, scale, shift);
-    conv4.forward(k, b, oh, ow, y, {scale, shift, false}, /*accumulate=*/true);
+    bn4.fold(k, cond, scale, shift);
+    // Skip: the first `out` channels of x (its first planes), upsampled like the residual path.
+    conv4.forward(k, b, oh, ow, y, {scale, shift, false}, {x, upsample});
     if (attention) attention->forward(y, oh, ow, ws);
   }
 };
@@ -177,13 +171,13 @@ struct RelationalModule {
   }
 
   /// x: tokens x dim, in place.
-  void forward(float* x, int tokens) const {
+  void forward(const KernelTable& k, float* x, int tokens) const {
     const int dim = norm.dim, head_dim = dim / heads;
     std::vector<float> t(static_cast<size_t>(tokens) * dim), qkv_out(static_cast<size_t>(tokens) * 3 * dim),
         att(static_cast<size_t>(tokens) * dim), scores(static_cast<size_t>(tokens) * tokens),
         hidden(static_cast<size_t>(tokens) * ff1.out);
     norm1.forward(x, tokens, t.data());
-    qkv.forward(t.data(), tokens, qkv_out.data());
+    qkv.forward(k, t.data(), tokens, qkv_out.data());
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     const int row = 3 * dim;
     for (int h = 0; h < heads; ++h) {
@@ -205,12 +199,12 @@ struct RelationalModule {
           att[static_cast<size_t>(i) * dim + h * head_dim + d] = s;
         }
     }
-    o_proj.forward(att.data(), tokens, t.data());
+    o_proj.forward(k, att.data(), tokens, t.data());
     ref::add_f32(t.data(), t.size(), x);
     norm2.forward(x, tokens, t.data());
-    ff1.forward(t.data(), tokens, hidden.data());
+    ff1.forward(k, t.data(), tokens, hidden.data());
     ref::relu_f32(hidden.data(), hidden.size(), 0.0f, hidden.data());
-    ff2.forward(hidden.data(), tokens, t.data());
+    ff2.forward(k, hidden.data(), tokens, t.data());
     ref::add_f32(t.data(), t.size(), x);
     norm.forward(x, tokens, x);
   }
@@ -308,16 +302,16 @@ class BigGanDeep final : public Network {
     std::vector<float> y(static_cast<size_t>(kSensors) * y_dim);
     if (variant_ == "pegan") {
       std::vector<float> f(static_cast<size_t>(kSensors) * linear0_.out);
-      linear0_.forward(prior_.data, kSensors, f.data());
+      linear0_.forward(kernels_, prior_.data, kSensors, f.data());
       std::vector<float> joined = concat_rows(shared_.data, shared_dim, f.data(), linear0_.out);
-      linear1_.forward(joined.data(), kSensors, y.data());
+      linear1_.forward(kernels_, joined.data(), kSensors, y.data());
     } else if (variant_ == "ieagan_research") {
       std::vector<float> joined = concat_rows(shared_.data, shared_dim, rdof, rdof_);
-      linear_f_.forward(joined.data(), kSensors, y.data());
+      linear_f_.forward(kernels_, joined.data(), kSensors, y.data());
     } else {
       y.assign(shared_.data, shared_.data + y.size());
     }
-    if (rrm_) rrm_->forward(y.data(), kSensors);
+    if (rrm_) rrm_->forward(kernels_, y.data(), kSensors);
     std::vector<float> joined = concat_rows(y.data(), y_dim, z, dim_z_);
     std::copy(joined.begin(), joined.end(), cond);
   }
@@ -337,7 +331,7 @@ class BigGanDeep final : public Network {
     }
     float* x = ws.get(0, widest);
     float* y = ws.get(1, widest);
-    linear_.forward(cond, 1, x);
+    linear_.forward(kernels_, cond, 1, x);
     height = bottom_h_;
     width = bottom_w_;
     for (const GBlock& g : blocks_) {

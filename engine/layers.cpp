@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/linear.hpp"
 #include "kernels/reference/reference.hpp"
 #include "pxdgen/error.hpp"
 
@@ -33,7 +34,7 @@ void Conv2d::forward(const float* x, int height, int width, float* y) const {
 }
 
 void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
-                     const ConvInput& input, bool accumulate) const {
+                     const ConvInput& input, const Residual& residual) const {
   kernels::Conv2dArgs a;
   a.in = x;
   a.channels = in;
@@ -47,13 +48,14 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.out_channels = out;
   a.kernel = kernel;
   a.out = y;
-  a.accumulate = accumulate;
+  a.residual = residual.data;
+  a.residual_upsample2x = residual.upsample2x;
   k.conv2d_fused(a);
 }
 
 const KernelTable& kernel_table(Backend backend) {
-  static const KernelTable reference{kernels::conv2d_fused_f32_ref};
-  static const KernelTable fast{kernels::conv2d_fused_f32};
+  static const KernelTable reference{kernels::conv2d_fused_f32_ref, kernels::ref::linear_f32};
+  static const KernelTable fast{kernels::conv2d_fused_f32, kernels::linear_f32};
   return backend == Backend::reference ? reference : fast;
 }
 
@@ -93,8 +95,8 @@ Linear Linear::load(Weights& weights, const std::string& prefix, int in, int out
   return l;
 }
 
-void Linear::forward(const float* x, int rows, float* y) const {
-  kernels::ref::linear_f32(x, rows, in, weight.data, bias, out, y);
+void Linear::forward(const KernelTable& k, const float* x, int rows, float* y) const {
+  k.linear(x, rows, in, weight.data, bias, out, y);
 }
 
 BatchNorm BatchNorm::load(Weights& weights, const std::string& prefix, int channels,

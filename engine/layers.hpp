@@ -30,6 +30,8 @@ class Workspace {
 /// the best ISA of this CPU. Networks are written once against this table.
 struct KernelTable {
   void (*conv2d_fused)(const kernels::Conv2dArgs&);
+  void (*linear)(const float* x, int rows, int in, const float* weight, const float* bias, int out,
+                 float* y);
 };
 const KernelTable& kernel_table(Backend backend);
 
@@ -38,6 +40,13 @@ const KernelTable& kernel_table(Backend backend);
 struct ConvInput {
   const float* scale = nullptr;  ///< per channel; null: no activation
   const float* shift = nullptr;
+  bool upsample2x = false;
+};
+
+/// What a convolution's output gets added: a residual block's skip, at the output size or at
+/// half of it, nearest-upsampled (added inside the convolution, see kernels/conv2d.hpp).
+struct Residual {
+  const float* data = nullptr;  ///< (out, H', W') planes; null: none
   bool upsample2x = false;
 };
 
@@ -55,9 +64,9 @@ struct Conv2d {
   /// Any stride and padding, reference loops.
   void forward(const float* x, int height, int width, float* y) const;
   /// "Same" convolution (stride 1, padding k/2) through the backend's fused kernel:
-  /// y (+)= conv(input transform of x), x being (in, height, width) before upsampling.
+  /// y = conv(input transform of x) + residual, x being (in, height, width) before upsampling.
   void forward(const KernelTable& k, const float* x, int height, int width, float* y,
-               const ConvInput& input = {}, bool accumulate = false) const;
+               const ConvInput& input = {}, const Residual& residual = {}) const;
   bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
 };
@@ -82,7 +91,7 @@ struct Linear {
   int in = 0, out = 0;
 
   static Linear load(Weights& weights, const std::string& prefix, int in, int out);
-  void forward(const float* x, int rows, float* y) const;
+  void forward(const KernelTable& k, const float* x, int rows, float* y) const;
   double macs() const { return static_cast<double>(in) * out; }
 };
 

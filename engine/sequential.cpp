@@ -126,7 +126,7 @@ class Sequential final : public UnconditionalNetwork {
       const Shape next = shapes_[i];
       const Layer& layer = layers_[i];
       bool swapped = true;
-      if (const auto* l = std::get_if<Linear>(&layer)) l->forward(x, 1, y);
+      if (const auto* l = std::get_if<Linear>(&layer)) l->forward(kernels_, x, 1, y);
       else if (const auto* c = std::get_if<Conv2d>(&layer)) {
         if (c->is_same_padding()) c->forward(kernels_, x, shape.h, shape.w, y);
         else c->forward(x, shape.h, shape.w, y);

@@ -37,7 +37,7 @@ class WganConvNet final : public UnconditionalNetwork {
       widest = std::max(widest, static_cast<size_t>(convs_[i].out) * (kBottomH * kBottomW) << (2 * (i + 1)));
     float* x = ws.get(0, widest);
     float* y = ws.get(1, widest);
-    fc_.forward(cond, 1, x);
+    fc_.forward(kernels_, cond, 1, x);
     int h = kBottomH, wd = kBottomW;
     // Each convolution reads the previous one's output through BN, ReLU and up2.
     convs_[0].forward(kernels_, x, h, wd, y);
@@ -92,9 +92,10 @@ class WganResNet final : public UnconditionalNetwork {
     macs_ += conv_.macs(h, wd);
   }
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
-    size_t widest = fc_.out;
+    size_t widest = fc_.out, widest_skip = 0;
     int h = kBottomH, wd = kBottomW;
     for (const Block& b : blocks_) {
+      widest_skip = std::max(widest_skip, static_cast<size_t>(b.skip.out) * h * wd);
       h *= 2;
       wd *= 2;
       widest = std::max(widest, static_cast<size_t>(std::max({b.conv1.in, b.conv1.out, b.conv2.out})) * h * wd);
@@ -102,17 +103,18 @@ class WganResNet final : public UnconditionalNetwork {
     float* x = ws.get(0, widest);
     float* y = ws.get(1, widest);
     float* t = ws.get(2, widest);
-    fc_.forward(cond, 1, x);
+    float* s = ws.get(3, widest_skip);
+    fc_.forward(kernels_, cond, 1, x);
     h = kBottomH;
     wd = kBottomW;
     for (const Block& b : blocks_) {
-      // The 1x1 skip commutes with nearest upsampling: convolve the small input.
-      b.skip.forward(kernels_, x, h, wd, t);
-      ref::upsample2x_nearest_f32(t, b.skip.out, h, wd, y);
+      // The 1x1 skip commutes with nearest upsampling: convolve the small input, and let
+      // conv2 add it upsampled.
+      b.skip.forward(kernels_, x, h, wd, s);
       b.conv1.forward(kernels_, x, h, wd, t, {b.norm1.scale.data(), b.norm1.shift.data(), true});
       h *= 2;
       wd *= 2;
-      b.conv2.forward(kernels_, t, h, wd, y, {b.norm2.scale.data(), b.norm2.shift.data(), false}, true);
+      b.conv2.forward(kernels_, t, h, wd, y, {b.norm2.scale.data(), b.norm2.shift.data(), false}, {s, true});
       std::swap(x, y);
     }
     conv_.forward(kernels_, x, h, wd, logits, {norm_.scale.data(), norm_.shift.data(), false});

@@ -1,7 +1,7 @@
 #pragma once
 /// @file conv2d.hpp
 /// The fused convolution every generator's hot path is made of:
-///   out (+)= bias + conv_KxK( [up2]( act(in) ) ),  zero padding K/2, stride 1,
+///   out (+)= bias + conv_KxK( [up2]( act(in) ) ) + [up2](residual),  zero padding K/2, stride 1,
 /// where act(x) = max(0, x * in_scale[c] + in_shift[c]) when in_scale is given (a folded
 /// batch norm and ReLU), identity otherwise, and up2 is an optional nearest 2x upsampling.
 /// The padding zeros are added after act and up2, as in PyTorch.
@@ -23,6 +23,11 @@ struct Conv2dArgs {
   int kernel = 3;                           ///< odd: 1, 3, 5
   float* out = nullptr;
   bool accumulate = false;                  ///< add to out instead of overwriting it
+  /// Added to the output, or null: (out_channels, OH, OW), or with residual_upsample2x
+  /// (out_channels, OH / 2, OW / 2) read nearest-upsampled. A residual block's skip, added
+  /// while the output is in cache rather than in a pass of its own.
+  const float* residual = nullptr;
+  bool residual_upsample2x = false;
 };
 
 /// Plain loops: the oracle.

@@ -22,6 +22,15 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
   std::vector<float> out(out_size);
   ref::conv2d_f32(act.data(), a.channels, h, w, a.weight, a.bias, a.out_channels, a.kernel, a.kernel, 1,
                   a.kernel / 2, out.data());
+  if (a.residual != nullptr) {
+    if (a.residual_upsample2x) {
+      std::vector<float> up(out_size);
+      ref::upsample2x_nearest_f32(a.residual, a.out_channels, h / 2, w / 2, up.data());
+      ref::add_f32(up.data(), out_size, out.data());
+    } else {
+      ref::add_f32(a.residual, out_size, out.data());
+    }
+  }
   if (a.accumulate)
     ref::add_f32(out.data(), out_size, a.out);
   else

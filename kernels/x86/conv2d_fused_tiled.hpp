@@ -41,7 +41,7 @@
 #include <cstdint>
 
 #include "kernels/conv2d.hpp"
-#include "kernels/x86/conv2d_fused_x86.hpp"
+#include "kernels/x86/entry_points.hpp"
 
 namespace pxdgen::kernels::x86 {
 namespace {
@@ -381,6 +381,59 @@ inline void activate_row(float* dst, const float* src, int n, const Conv2dArgs& 
   }
 }
 
+/// out[0 .. n) (+)= columns x0 .. x0 + n of output row y of output channel oc of the residual
+/// (a.residual, see kernels/conv2d.hpp), for an output of out_h x out_w.
+template <class V>
+inline void add_residual_run(const Conv2dArgs& a, int out_h, int out_w, int oc, int y, int x0, int n, float* out,
+                             bool accumulate) {
+  constexpr int L = V::lanes;
+  int i = 0;
+  if (!a.residual_upsample2x) {
+    const float* src = a.residual + (static_cast<size_t>(oc) * out_h + y) * out_w + x0;
+    for (; i + L <= n; i += L) {
+      typename V::vec v = V::load(src + i);
+      if (accumulate) v = V::add(v, V::load(out + i));
+      V::store(out + i, v);
+    }
+    for (; i < n; ++i) out[i] = accumulate ? out[i] + src[i] : src[i];
+    return;
+  }
+  const int small_w = out_w / 2;
+  const float* src = a.residual + (static_cast<size_t>(oc) * (out_h / 2) + y / 2) * small_w;
+  if ((x0 & 1) != 0 && n > 0) {  // start the vectors on an even column, where a source value begins
+    out[0] = accumulate ? out[0] + src[x0 / 2] : src[x0 / 2];
+    i = 1;
+  }
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const typename V::vec v = V::load(src + (x0 + i) / 2);
+    typename V::vec lo, hi;
+    V::interleave(v, v, lo, hi);
+    if (accumulate) {
+      lo = V::add(lo, V::load(out + i));
+      hi = V::add(hi, V::load(out + i + L));
+    }
+    V::store(out + i, lo);
+    V::store(out + i + L, hi);
+  }
+  for (; i < n; ++i) out[i] = accumulate ? out[i] + src[(x0 + i) / 2] : src[(x0 + i) / 2];
+}
+
+/// Writes (or with a.accumulate adds) the residual into the whole output and returns the
+/// arguments that accumulate the convolution onto it: the drivers other than the 1x1, where
+/// the residual is a small share of the traffic.
+template <class V>
+inline Conv2dArgs residual_added_first(const Conv2dArgs& a) {
+  const int out_h = a.upsample2x ? 2 * a.height : a.height, out_w = a.upsample2x ? 2 * a.width : a.width;
+  for (int oc = 0; oc < a.out_channels; ++oc)
+    for (int y = 0; y < out_h; ++y)
+      add_residual_run<V>(a, out_h, out_w, oc, y, 0, out_w,
+                          a.out + (static_cast<size_t>(oc) * out_h + y) * out_w, a.accumulate);
+  Conv2dArgs rest = a;
+  rest.residual = nullptr;
+  rest.accumulate = true;
+  return rest;
+}
+
 /// A ring of `ring` padded rows for each of input channels c0 .. c0 + channels. Padded row q
 /// holds input row q - pad in slot q % ring, with `pad` zero columns on the left and zeros
 /// from pad + width to the row end, which covers the reads of a row's last partial vector.
@@ -678,7 +731,8 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
 /// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
 /// output-channel block sweeps it, so the input is read from memory once and the output
-/// written once. The planes are often a multiple of 4 KiB apart, so read in place every
+/// written once; a residual is written into the slice's output first, so the tiles add onto
+/// lines already in cache. The planes are often a multiple of 4 KiB apart, so read in place every
 /// channel's run would fall into the same L1 sets; the copy packs them. The C + OC runs a
 /// slice touches are too many interleaved streams for the hardware prefetchers, so the tiles
 /// of each slice prefetch the input and output of a slice further on.
@@ -707,7 +761,7 @@ void conv_pointwise(const Conv2dArgs& a) {
   t.channels = C;
   t.w_stride = C;
   t.out_stride = static_cast<ptrdiff_t>(plane);
-  t.accumulate = a.accumulate;
+  t.accumulate = a.accumulate || a.residual != nullptr;
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
   Prefetch in_ahead, out_ahead;
@@ -717,6 +771,15 @@ void conv_pointwise(const Conv2dArgs& a) {
       float* row = buf + static_cast<size_t>(c) * stride;
       activate_row<V>(row, a.in + c * plane + s0, width, a, c);
       zero_floats(row + width, round_up(width, L) - width);
+    }
+    if (a.residual != nullptr) {
+      for (int oc = 0; oc < OC; ++oc)
+        for (size_t p = s0; p < s0 + width;) {
+          const int y = static_cast<int>(p / a.width), x = static_cast<int>(p % a.width);
+          const int n = static_cast<int>(imin(a.width - x, static_cast<int>(s0 + width - p)));
+          add_residual_run<V>(a, a.height, a.width, oc, y, x, n, a.out + oc * plane + p, a.accumulate);
+          p += n;
+        }
     }
     const size_t ahead = s0 + static_cast<size_t>(kAheadSlices) * slice;
     const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
@@ -779,6 +842,7 @@ void conv_kxk(const Conv2dArgs& a) {
 template <class V>
 void conv2d_fused_tiled(const Conv2dArgs& a) {
   if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
+  if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv2d_fused_tiled<V>(residual_added_first<V>(a));
   switch (a.kernel * 2 + (a.upsample2x ? 1 : 0)) {
     case 2: return conv_pointwise<V, V::wide_oc, V::wide_vecs>(a);
     case 3: return conv_up2<V, 1, V::up_oc, V::up_vecs>(a);

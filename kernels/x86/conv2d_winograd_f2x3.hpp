@@ -28,7 +28,7 @@
 
 #include "kernels/conv2d.hpp"
 #include "kernels/x86/conv2d_fused_tiled.hpp"
-#include "kernels/x86/conv2d_fused_x86.hpp"
+#include "kernels/x86/entry_points.hpp"
 
 namespace pxdgen::kernels::x86 {
 namespace {

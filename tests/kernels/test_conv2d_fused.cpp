@@ -19,7 +19,7 @@
 // every function taking them is internal to this unit.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "kernels/x86/conv2d_fused_tiled.hpp"
-#include "kernels/x86/conv2d_fused_x86.hpp"
+#include "kernels/x86/entry_points.hpp"
 #endif
 
 namespace k = pxdgen::kernels;
@@ -102,22 +102,26 @@ std::vector<Impl> implementations() {
   return v;
 }
 
+enum class Residual { none, same_size, upsampled };
+
 struct Shape {
   int channels, height, width, out_channels, kernel;
   bool upsample, act, accumulate, bias;
+  Residual residual = Residual::none;
 };
 
 std::string describe(const Shape& s) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%d->%d %dx%d k%d%s%s%s%s", s.channels, s.out_channels, s.height, s.width, s.kernel,
-                s.upsample ? " up2" : "", s.act ? " act" : "", s.accumulate ? " acc" : "", s.bias ? " bias" : "");
+  const char* residual = s.residual == Residual::none ? "" : s.residual == Residual::same_size ? " res" : " res-up2";
+  std::snprintf(buf, sizeof buf, "%d->%d %dx%d k%d%s%s%s%s%s", s.channels, s.out_channels, s.height, s.width, s.kernel,
+                s.upsample ? " up2" : "", s.act ? " act" : "", s.accumulate ? " acc" : "", s.bias ? " bias" : "", residual);
   return buf;
 }
 
 /// Unit-scale data: weights ~ 1/sqrt(fan-in), so outputs are O(1) like in the trained nets.
 struct Problem {
   Shape s;
-  std::vector<float> in, scale, shift, weight, bias, out0;
+  std::vector<float> in, scale, shift, weight, bias, out0, residual;
 
   explicit Problem(const Shape& shape, unsigned seed) : s(shape) {
     std::mt19937 rng(seed);
@@ -134,6 +138,8 @@ struct Problem {
          1.0f / std::sqrt(static_cast<float>(std::max(1, s.channels * k * k))));
     fill(bias, s.out_channels, 0.3f);
     fill(out0, out_size(), 1.0f);  // what accumulate adds to
+    if (s.residual != Residual::none)
+      fill(residual, s.residual == Residual::upsampled ? out_size() / 4 : out_size(), 1.0f);
   }
 
   size_t out_size() const {
@@ -156,6 +162,8 @@ struct Problem {
     a.kernel = s.kernel;
     a.out = out;
     a.accumulate = s.accumulate;
+    a.residual = s.residual != Residual::none ? residual.data() : nullptr;
+    a.residual_upsample2x = s.residual == Residual::upsampled;
     return a;
   }
 
@@ -207,7 +215,13 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"winograd avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, k::x86::Conv3x3Algorithm::winograd_f2x3); },
                static_cast<bool>(__builtin_cpu_supports("avx512f"))});
-  v.push_back({"winograd portable16", [](const k::Conv2dArgs& a) { k::x86::conv_winograd_f2x3<SimdPortable16>(a); }, true});
+  v.push_back({"winograd portable16",
+               [](const k::Conv2dArgs& a) {
+                 // As the ISA entries do: the residual goes in first, the transform accumulates.
+                 k::x86::conv_winograd_f2x3<SimdPortable16>(
+                     a.residual != nullptr ? k::x86::residual_added_first<SimdPortable16>(a) : a);
+               },
+               true});
 #endif
   return v;
 }
@@ -329,6 +343,31 @@ TEST_CASE("fused conv: 1x1 column slices and their tails") {
       {3, 1, 4099, 5, 1, false, true, true, true},     // one long row
   };
   check_shapes("1x1 slices", shapes);
+}
+
+TEST_CASE("fused conv: residual added, at the output size and upsampled from half of it") {
+  constexpr Residual same = Residual::same_size, up = Residual::upsampled;
+  std::vector<Shape> shapes;
+  int i = 0;
+  // Every driver (the 1x1 slices add it themselves, the others first) with each flag.
+  for (int kernel : {1, 3, 5})
+    for (int upsample = 0; upsample < 2; ++upsample)
+      for (Residual r : {same, up})
+        for (int acc = 0; acc < 2; ++acc, ++i)
+          shapes.push_back({i % 2 == 0 ? 13 : 16, 6, 10, i % 3 == 0 ? 5 : 16, kernel, upsample != 0, true, acc != 0,
+                            i % 4 != 0, r});
+  // 1x1 slices that end mid-row and mid-vector, long rows, the IEA-GAN skips.
+  shapes.push_back({16, 40, 34, 32, 1, false, true, false, true, up});   // 1360 pixels, 256-column slices
+  shapes.push_back({64, 38, 50, 16, 1, false, true, true, true, up});    // 64-column slices across rows
+  shapes.push_back({3, 2, 4100, 5, 1, false, true, false, true, up});    // rows longer than a slice
+  shapes.push_back({3, 3, 4099, 5, 1, false, true, true, true, same});   // odd row, one vector's tail
+  shapes.push_back({16, 64, 192, 32, 1, false, true, false, true, up});  // last block of a stage, 1/16 scale
+  shapes.push_back({16, 64, 192, 64, 1, false, true, false, true, same});  // first block of a stage
+  check_shapes("residual", shapes);
+  // The forced Winograd entries add it too.
+  check_shapes("residual winograd",
+               {{32, 16, 48, 32, 3, false, true, false, true, up}, {16, 12, 20, 24, 3, false, true, true, true, same}},
+               winograd_implementations(), 2000);
 }
 
 TEST_CASE("fused conv: several threads at once, each with its own buffers") {

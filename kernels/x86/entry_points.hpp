@@ -1,7 +1,8 @@
 #pragma once
-/// @file conv2d_fused_x86.hpp
-/// The per-ISA entry points of the fused convolution (see kernels/conv2d.hpp). Call one only
-/// on a CPU that has its ISA: conv2d_fused_f32 in kernels/conv2d_dispatch.cpp checks CPUID.
+/// @file entry_points.hpp
+/// The per-ISA entry points of the fused convolution (kernels/conv2d.hpp) and the linear
+/// layer (kernels/linear.hpp). Call one only on a CPU that has its ISA: kernels/dispatch.cpp
+/// checks CPUID.
 
 #include <cstddef>
 
@@ -21,6 +22,10 @@ void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 enum class Conv3x3Algorithm { direct, winograd_f2x3 };
 void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
 void conv2d_3x3_f32_avx512(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
+
+/// The linear layer, AVX2 + FMA (kernels/x86/linear_f32_avx2.cpp).
+void linear_f32_avx2(const float* x, int rows, int in, const float* weight, const float* bias, int out,
+                     float* y);
 
 /// A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused by its
 /// next call; lives in the baseline-ISA dispatch unit so no standard-library code built with

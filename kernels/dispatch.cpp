@@ -1,4 +1,4 @@
-// Chooses the fused-convolution implementation once per process: the widest ISA the CPU has,
+// Chooses the kernels' implementation once per process: the widest ISA the CPU has,
 // capped by PXDGEN_ISA=ref|avx2|avx512 so tests and benchmarks can force a narrower one.
 // Built with baseline flags: it must run on any x86-64 before it knows what the CPU has.
 
@@ -8,10 +8,12 @@
 #include <new>
 
 #include "kernels/conv2d.hpp"
+#include "kernels/linear.hpp"
+#include "kernels/reference/reference.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
-#define PXDGEN_CONV2D_X86 1
-#include "kernels/x86/conv2d_fused_x86.hpp"
+#define PXDGEN_KERNELS_X86 1
+#include "kernels/x86/entry_points.hpp"
 #endif
 
 namespace pxdgen::kernels {
@@ -19,9 +21,11 @@ namespace pxdgen::kernels {
 namespace {
 
 using ConvFn = void (*)(const Conv2dArgs&);
+using LinearFn = void (*)(const float*, int, int, const float*, const float*, int, float*);
 
 struct Choice {
-  ConvFn fn;
+  ConvFn conv;
+  LinearFn linear;
   const char* name;
 };
 
@@ -36,15 +40,17 @@ int isa_cap() {
 
 Choice choose() {
   const int cap = isa_cap();
-#if defined(PXDGEN_CONV2D_X86)
+#if defined(PXDGEN_KERNELS_X86)
   __builtin_cpu_init();
-  if (cap >= 2 && __builtin_cpu_supports("avx512f")) return {x86::conv2d_fused_f32_avx512, "avx512f"};
+  // Every AVX-512 CPU has AVX2 and FMA; the linear layer gains nothing from wider vectors.
+  if (cap >= 2 && __builtin_cpu_supports("avx512f"))
+    return {x86::conv2d_fused_f32_avx512, x86::linear_f32_avx2, "avx512f"};
   if (cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {x86::conv2d_fused_f32_avx2, "avx2"};
+    return {x86::conv2d_fused_f32_avx2, x86::linear_f32_avx2, "avx2"};
 #else
   (void)cap;
 #endif
-  return {conv2d_fused_f32_ref, "ref"};
+  return {conv2d_fused_f32_ref, ref::linear_f32, "ref"};
 }
 
 const Choice& choice() {
@@ -54,11 +60,16 @@ const Choice& choice() {
 
 }  // namespace
 
-void conv2d_fused_f32(const Conv2dArgs& args) { choice().fn(args); }
+void conv2d_fused_f32(const Conv2dArgs& args) { choice().conv(args); }
+
+void linear_f32(const float* x, int rows, int in, const float* weight, const float* bias, int out,
+                float* y) {
+  choice().linear(x, rows, in, weight, bias, out, y);
+}
 
 const char* conv2d_fused_f32_isa() { return choice().name; }
 
-#if defined(PXDGEN_CONV2D_X86)
+#if defined(PXDGEN_KERNELS_X86)
 namespace x86 {
 
 void* conv2d_scratch(size_t bytes) {

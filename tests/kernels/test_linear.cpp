@@ -1,0 +1,73 @@
+// The fast linear layer against ref::linear_f32 (both accumulate in double).
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "kernels/conv2d.hpp"
+#include "kernels/linear.hpp"
+#include "kernels/reference/reference.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/entry_points.hpp"
+#endif
+
+namespace k = pxdgen::kernels;
+
+namespace {
+
+using LinearFn = void (*)(const float*, int, int, const float*, const float*, int, float*);
+
+/// Largest |fast - ref| over widths that hit every tail of the vector loop (in % 8, in % 32)
+/// and the shapes the generators use (256 -> C per sensor, 128-wide tokens).
+double max_error_against_reference(LinearFn fast) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  double worst = 0;
+  for (const int rows : {1, 3, 40})
+    for (const int in : {1, 5, 8, 13, 31, 32, 33, 64, 100, 256, 257})
+      for (const int out : {1, 7, 64})
+        for (const bool with_bias : {false, true}) {
+          std::vector<float> x(static_cast<size_t>(rows) * in), w(static_cast<size_t>(out) * in), b(out);
+          for (float& v : x) v = dist(rng);
+          for (float& v : w) v = dist(rng);
+          for (float& v : b) v = dist(rng);
+          std::vector<float> want(static_cast<size_t>(rows) * out), got(want.size(), NAN);
+          const float* bias = with_bias ? b.data() : nullptr;
+          k::ref::linear_f32(x.data(), rows, in, w.data(), bias, out, want.data());
+          fast(x.data(), rows, in, w.data(), bias, out, got.data());
+          for (size_t i = 0; i < want.size(); ++i) {
+            // Both sum in double, in different orders: what is left is the rounding to float
+            // (outputs are O(sqrt(in)), so relative to that scale).
+            const double err = std::fabs(static_cast<double>(got[i]) - want[i]) / std::sqrt(static_cast<double>(in));
+            if (!(err <= 1e30)) return INFINITY;  // NaN: an output left unwritten
+            worst = std::max(worst, err);
+          }
+        }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("linear_f32 (dispatched) matches the reference") {
+  const double err = max_error_against_reference(k::linear_f32);
+  std::printf("linear_f32 (%s): max |fast - ref| / sqrt(in) = %.3g\n", k::conv2d_fused_f32_isa(), err);
+  CHECK(err < 1e-6);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+TEST_CASE("linear_f32_avx2 matches the reference") {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    MESSAGE("no AVX2 + FMA on this CPU: linear_f32_avx2 not run");
+    return;
+  }
+  const double err = max_error_against_reference(pxdgen::kernels::x86::linear_f32_avx2);
+  std::printf("linear_f32_avx2: max |fast - ref| / sqrt(in) = %.3g\n", err);
+  CHECK(err < 1e-6);
+}
+#endif
