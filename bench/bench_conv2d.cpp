@@ -7,7 +7,9 @@
 // implementation, so the ratios read directly. With upsampling our kernel does 4/9 (3x3) or
 // 9/25 (5x5) of those multiplies; oneDNN convolves the upsampled input, made outside the timed
 // loop. oneDNN cannot fuse the input batch norm + ReLU (a pre-op), so it runs the plain
-// convolution (plus a sum post-op where ours accumulates); ours runs with the activation.
+// convolution; ours runs with the activation. Where a block's last 1x1 adds the skip, oneDNN
+// gets a sum post-op onto an output that holds the skip at full size; ours reads the skip as
+// the engine does, nearest-upsampled from half size where the block upsamples ("res-up2").
 
 #include <benchmark/benchmark.h>
 
@@ -36,11 +38,14 @@ namespace {
 
 namespace k = pxdgen::kernels;
 
+enum class Residual { none, same_size, upsampled };
+
 struct Shape {
   const char* model;
   int channels, height, width;  ///< of the input
   int out_channels, kernel;
-  bool upsample, act, accumulate;
+  bool upsample, act;
+  Residual residual = Residual::none;
 
   int out_height() const { return upsample ? 2 * height : height; }
   int out_width() const { return upsample ? 2 * width : width; }
@@ -50,7 +55,8 @@ struct Shape {
   std::string name() const {
     char buf[128];
     std::snprintf(buf, sizeof buf, "%s/k%d/%d->%d/%dx%d%s%s%s", model, kernel, channels, out_channels, height, width,
-                  upsample ? "/up2" : "", act ? "/act" : "", accumulate ? "/acc" : "");
+                  upsample ? "/up2" : "", act ? "/act" : "",
+                  residual == Residual::none ? "" : residual == Residual::same_size ? "/res" : "/res-up2");
     return buf;
   }
 };
@@ -59,37 +65,37 @@ struct Shape {
 // the skip); the last block of a stage upsamples into its first 3x3. WGAN ConvNet (ch = 32):
 // 5x5 convolutions, each after BN, ReLU and 2x upsampling of the previous one's output.
 const Shape kShapes[] = {
-    {"ieagan", 16, 256, 768, 16, 3, false, true, false},
-    {"ieagan", 16, 128, 384, 16, 3, true, true, false},
-    {"ieagan", 16, 128, 384, 16, 3, false, true, false},
-    {"ieagan", 32, 128, 384, 32, 3, false, true, false},
-    {"ieagan", 32, 64, 192, 32, 3, true, true, false},
-    {"ieagan", 32, 64, 192, 32, 3, false, true, false},
-    {"ieagan", 64, 64, 192, 64, 3, false, true, false},
-    {"ieagan", 64, 32, 96, 64, 3, true, true, false},
-    {"ieagan", 64, 32, 96, 64, 3, false, true, false},
-    {"ieagan", 64, 16, 48, 64, 3, true, true, false},
-    {"ieagan", 64, 16, 48, 64, 3, false, true, false},
-    {"ieagan", 128, 16, 48, 128, 3, false, true, false},
-    {"ieagan", 128, 8, 24, 128, 3, true, true, false},
-    {"ieagan", 128, 8, 24, 128, 3, false, true, false},
-    {"ieagan", 128, 4, 12, 128, 3, true, true, false},
-    {"ieagan", 128, 4, 12, 128, 3, false, true, false},
-    {"ieagan", 64, 256, 768, 16, 1, false, true, false},
-    {"ieagan", 16, 256, 768, 32, 1, false, true, true},
-    {"ieagan", 64, 128, 384, 16, 1, false, true, false},
-    {"ieagan", 16, 128, 384, 64, 1, false, true, true},
-    {"ieagan", 128, 64, 192, 32, 1, false, true, false},
-    {"ieagan", 32, 64, 192, 128, 1, false, true, true},
-    {"ieagan", 512, 8, 24, 128, 1, false, true, false},
-    {"ieagan", 128, 8, 24, 512, 1, false, true, true},
-    {"ieagan", 32, 256, 768, 1, 3, false, true, false},
-    {"wgan", 512, 8, 24, 512, 5, false, false, false},
-    {"wgan", 512, 8, 24, 256, 5, true, true, false},
-    {"wgan", 256, 16, 48, 128, 5, true, true, false},
-    {"wgan", 128, 32, 96, 64, 5, true, true, false},
-    {"wgan", 64, 64, 192, 32, 5, true, true, false},
-    {"wgan", 32, 128, 384, 1, 5, true, true, false},
+    {"ieagan", 16, 256, 768, 16, 3, false, true},
+    {"ieagan", 16, 128, 384, 16, 3, true, true},
+    {"ieagan", 16, 128, 384, 16, 3, false, true},
+    {"ieagan", 32, 128, 384, 32, 3, false, true},
+    {"ieagan", 32, 64, 192, 32, 3, true, true},
+    {"ieagan", 32, 64, 192, 32, 3, false, true},
+    {"ieagan", 64, 64, 192, 64, 3, false, true},
+    {"ieagan", 64, 32, 96, 64, 3, true, true},
+    {"ieagan", 64, 32, 96, 64, 3, false, true},
+    {"ieagan", 64, 16, 48, 64, 3, true, true},
+    {"ieagan", 64, 16, 48, 64, 3, false, true},
+    {"ieagan", 128, 16, 48, 128, 3, false, true},
+    {"ieagan", 128, 8, 24, 128, 3, true, true},
+    {"ieagan", 128, 8, 24, 128, 3, false, true},
+    {"ieagan", 128, 4, 12, 128, 3, true, true},
+    {"ieagan", 128, 4, 12, 128, 3, false, true},
+    {"ieagan", 64, 256, 768, 16, 1, false, true},
+    {"ieagan", 16, 256, 768, 32, 1, false, true, Residual::upsampled},
+    {"ieagan", 64, 128, 384, 16, 1, false, true},
+    {"ieagan", 16, 128, 384, 64, 1, false, true, Residual::same_size},
+    {"ieagan", 128, 64, 192, 32, 1, false, true},
+    {"ieagan", 32, 64, 192, 128, 1, false, true, Residual::same_size},
+    {"ieagan", 512, 8, 24, 128, 1, false, true},
+    {"ieagan", 128, 8, 24, 512, 1, false, true, Residual::upsampled},
+    {"ieagan", 32, 256, 768, 1, 3, false, true},
+    {"wgan", 512, 8, 24, 512, 5, false, false},
+    {"wgan", 512, 8, 24, 256, 5, true, true},
+    {"wgan", 256, 16, 48, 128, 5, true, true},
+    {"wgan", 128, 32, 96, 64, 5, true, true},
+    {"wgan", 64, 64, 192, 32, 5, true, true},
+    {"wgan", 32, 128, 384, 1, 5, true, true},
 };
 
 std::vector<float> random_vector(size_t n, float sd, float mean, unsigned seed) {
@@ -101,7 +107,7 @@ std::vector<float> random_vector(size_t n, float sd, float mean, unsigned seed) 
 }
 
 struct Data {
-  std::vector<float> in, scale, shift, weight, bias, out;
+  std::vector<float> in, scale, shift, weight, bias, out, residual;
 
   explicit Data(const Shape& s)
       : in(random_vector(static_cast<size_t>(s.channels) * s.height * s.width, 1.0f, 0.0f, 1)),
@@ -110,7 +116,9 @@ struct Data {
         weight(random_vector(static_cast<size_t>(s.out_channels) * s.channels * s.kernel * s.kernel,
                              1.0f / std::sqrt(static_cast<float>(s.channels * s.kernel * s.kernel)), 0.0f, 4)),
         bias(random_vector(s.out_channels, 0.3f, 0.0f, 5)),
-        out(static_cast<size_t>(s.out_channels) * s.out_height() * s.out_width(), 0.0f) {}
+        out(static_cast<size_t>(s.out_channels) * s.out_height() * s.out_width(), 0.0f),
+        residual(s.residual == Residual::none ? 0 : s.residual == Residual::same_size ? out.size() : out.size() / 4,
+                 1.0f) {}
 };
 
 void set_rate(benchmark::State& state, const Shape& s) {
@@ -132,7 +140,8 @@ void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv
   a.out_channels = s.out_channels;
   a.kernel = s.kernel;
   a.out = d.out.data();
-  a.accumulate = s.accumulate;
+  a.residual = s.residual != Residual::none ? d.residual.data() : nullptr;
+  a.residual_upsample2x = s.residual == Residual::upsampled;
   for (auto _ : state) {
     fn(a);
     benchmark::DoNotOptimize(d.out.data());
@@ -161,7 +170,7 @@ void run_onednn(benchmark::State& state, const Shape& s) {
   const memory::desc bias_md({OC}, dt::f32, tag::x);
   const memory::desc dst_any({1, OC, H, W}, dt::f32, tag::any);
   primitive_attr attr;
-  if (s.accumulate) {
+  if (s.residual != Residual::none) {
     post_ops ops;
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
