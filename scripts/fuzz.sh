@@ -13,8 +13,7 @@ seconds=${1:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(checkpoint model_file npy)
 
-bash scripts/install_deps.sh >/dev/null
-bash scripts/install_robustness_deps.sh >/dev/null
+bash scripts/install_deps.sh --robustness >/dev/null
 # -O1 with line tables: stack traces name lines, and the instrumented build stays quick.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DPXDGEN_FUZZ=ON -DPXDGEN_BUILD_TESTS=OFF \
   -DPXDGEN_BUILD_BENCHMARKS=OFF -DPXDGEN_BUILD_CLI=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \

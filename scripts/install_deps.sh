@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs pxdgen's build and test dependencies from Debian packages. Safe to run again.
+# usage: scripts/install_deps.sh [--robustness]
+#   --robustness: also clang with its sanitizer and libFuzzer runtimes (sanitize.sh, fuzz.sh)
+#                 and valgrind (soak.sh)
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config
@@ -7,6 +10,11 @@ packages=(
   libhdf5-dev
   python3-torch python3-numpy python3-h5py python3-matplotlib
 )
+case "${1:-}" in
+  "") ;;
+  --robustness) packages+=(clang libclang-rt-dev valgrind) ;;
+  *) echo "usage: scripts/install_deps.sh [--robustness]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

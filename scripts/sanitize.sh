@@ -15,8 +15,7 @@ cd "$(dirname "$0")/.."
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(address thread)
 
-bash scripts/install_deps.sh >/dev/null
-bash scripts/install_robustness_deps.sh >/dev/null
+bash scripts/install_deps.sh --robustness >/dev/null
 
 build() {  # build MODE DIR
   CC=clang CXX=clang++ cmake -S . -B "$2" -DPXDGEN_SANITIZE="$1" -DPXDGEN_BUILD_BENCHMARKS=OFF \

@@ -20,8 +20,7 @@ events=${1:-2000}
 build=${PXDGEN_SOAK_BUILD:-build-soak}
 warmup=20
 
-bash scripts/install_deps.sh >/dev/null
-bash scripts/install_robustness_deps.sh >/dev/null
+bash scripts/install_deps.sh --robustness >/dev/null
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPXDGEN_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target pxdgen_cli >/dev/null
 pxdgen=$build/pxdgen work=$build/soak
