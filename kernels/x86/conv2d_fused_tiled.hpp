@@ -665,6 +665,12 @@ struct PointwiseTile {
   const float* bias = nullptr;  ///< M values
   int tail = 0;               ///< valid lanes of the last vector
   bool accumulate = false;
+  /// Residual at the tile's first output, first output channel, or null; read for whole
+  /// tiles only, and with residual_up2 from one row at half resolution (the tile's columns
+  /// start even and lie in one output row).
+  const float* residual = nullptr;
+  ptrdiff_t residual_stride = 0;  ///< between output channels
+  bool residual_up2 = false;
 };
 using PointwiseFn = void (*)(const PointwiseTile&);
 
@@ -713,6 +719,27 @@ void pointwise_tile(const PointwiseTile& t) {
       for (int n = 0; n < N; ++n) acc[m][n] = V::fmadd(b, xv[n], acc[m][n]);
     }
   }
+  if (t.residual != nullptr) {
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) {
+      const float* r = t.residual + m * t.residual_stride;
+      if constexpr (N % 2 == 0) {
+        if (t.residual_up2) {
+#pragma GCC unroll 16
+          for (int n = 0; n < N; n += 2) {
+            const vec v = V::load(r + n * L / 2);
+            vec lo, hi;
+            V::interleave(v, v, lo, hi);
+            acc[m][n] = V::add(acc[m][n], lo);
+            acc[m][n + 1] = V::add(acc[m][n + 1], hi);
+          }
+          continue;
+        }
+      }
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) acc[m][n] = V::add(acc[m][n], V::load(r + n * L));
+    }
+  }
 #pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
     float* out = t.out + m * t.out_stride;
@@ -736,8 +763,8 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
 /// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
 /// output-channel block sweeps it, so the input is read from memory once and the output
-/// written once; a residual is written into the slice's output first, so the tiles add onto
-/// lines already in cache. The planes are often a multiple of 4 KiB apart, so read in place every
+/// written once; the tiles add a residual as they store (or, where the plane ends in a partial
+/// tile, it is written into the slice's output first). The planes are often a multiple of 4 KiB apart, so read in place every
 /// channel's run would fall into the same L1 sets; the copy packs them. The C + OC runs a
 /// slice touches are too many interleaved streams for the hardware prefetchers, so the tiles
 /// of each slice prefetch the input and output of a slice further on.
@@ -766,7 +793,14 @@ void conv_pointwise(const Conv2dArgs& a) {
   t.channels = C;
   t.w_stride = C;
   t.out_stride = static_cast<ptrdiff_t>(plane);
-  t.accumulate = a.accumulate || a.residual != nullptr;
+  // The tiles add the residual as they store when every tile is whole (and, upsampled, lies
+  // in one output row); otherwise it is written into each slice's output first.
+  const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
+                                  (!a.residual_upsample2x || (a.width % step == 0 && N % 2 == 0));
+  const bool prefill_residual = a.residual != nullptr && !tiles_add_residual;
+  t.accumulate = a.accumulate || prefill_residual;
+  t.residual_up2 = a.residual_upsample2x;
+  const size_t residual_plane = a.residual_upsample2x ? plane / 4 : plane;
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
   Prefetch in_ahead, out_ahead;
@@ -777,7 +811,7 @@ void conv_pointwise(const Conv2dArgs& a) {
       activate_row<V>(row, a.in + c * plane + s0, width, a, c);
       zero_floats(row + width, round_up(width, L) - width);
     }
-    if (a.residual != nullptr) {
+    if (prefill_residual) {
       for (int oc = 0; oc < OC; ++oc)
         for (size_t p = s0; p < s0 + width;) {
           const int y = static_cast<int>(p / a.width), x = static_cast<int>(p % a.width);
@@ -805,9 +839,18 @@ void conv_pointwise(const Conv2dArgs& a) {
         out_ahead.step();
         t.in = buf + x;
         t.out = out + x;
+        if (tiles_add_residual) {
+          const size_t p = s0 + x;
+          const size_t at = a.residual_upsample2x
+                                ? p / a.width / 2 * (a.width / 2) + p % a.width / 2
+                                : p;
+          t.residual = a.residual + oc0 * residual_plane + at;
+          t.residual_stride = static_cast<ptrdiff_t>(residual_plane);
+        }
         full(t);
       }
       if (rem > 0) {
+        t.residual = nullptr;  // never set when tiles_add_residual: the plane has no partial tile
         t.in = buf + full_end;
         t.out = out + full_end;
         t.tail = rem - (rem_vecs - 1) * L;

@@ -356,11 +356,14 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
         for (int acc = 0; acc < 2; ++acc, ++i)
           shapes.push_back({i % 2 == 0 ? 13 : 16, 6, 10, i % 3 == 0 ? 5 : 16, kernel, upsample != 0, true, acc != 0,
                             i % 4 != 0, r});
-  // 1x1 slices that end mid-row and mid-vector, long rows, the IEA-GAN skips.
+  // 1x1 slices that end mid-row and mid-vector (the residual written first), long rows, whole
+  // tiles (the tiles add it), the IEA-GAN skips.
   shapes.push_back({16, 40, 34, 32, 1, false, true, false, true, up});   // 1360 pixels, 256-column slices
   shapes.push_back({64, 38, 50, 16, 1, false, true, true, true, up});    // 64-column slices across rows
   shapes.push_back({3, 2, 4100, 5, 1, false, true, false, true, up});    // rows longer than a slice
   shapes.push_back({3, 3, 4099, 5, 1, false, true, true, true, same});   // odd row, one vector's tail
+  shapes.push_back({16, 8, 64, 24, 1, false, true, true, true, up});     // whole tiles: added as they store
+  shapes.push_back({16, 8, 64, 24, 1, false, true, true, false, same});
   shapes.push_back({16, 64, 192, 32, 1, false, true, false, true, up});  // last block of a stage, 1/16 scale
   shapes.push_back({16, 64, 192, 64, 1, false, true, false, true, same});  // first block of a stage
   check_shapes("residual", shapes);
