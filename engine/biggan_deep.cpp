@@ -317,20 +317,22 @@ class BigGanDeep final : public Network {
   }
 
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
-    size_t widest = 0;
+    // Block k reads buffer k % 2 and writes the other, so each buffer is sized for the
+    // tensors it holds: in the production model only the last block's output is full-size
+    // (32 x 256 x 768 floats, 25 MB), and the other buffer never holds more than half that.
+    size_t need[2] = {static_cast<size_t>(linear_.out), 0};
     int height = bottom_h_, width = bottom_w_;
-    // A block reads `in` channels at its input size and writes `out` at its output size;
-    // the two buffers alternate roles, so each must hold the larger of those tensors.
-    for (const GBlock& g : blocks_) {
-      widest = std::max(widest, static_cast<size_t>(g.in) * height * width);
+    for (size_t k = 0; k < blocks_.size(); ++k) {
+      const GBlock& g = blocks_[k];
+      need[k % 2] = std::max(need[k % 2], static_cast<size_t>(g.in) * height * width);
       if (g.upsample) {
         height *= 2;
         width *= 2;
       }
-      widest = std::max(widest, static_cast<size_t>(g.out) * height * width);
+      need[(k + 1) % 2] = std::max(need[(k + 1) % 2], static_cast<size_t>(g.out) * height * width);
     }
-    float* x = ws.get(0, widest);
-    float* y = ws.get(1, widest);
+    float* x = ws.get(0, need[0]);
+    float* y = ws.get(1, need[1]);
     linear_.forward(kernels_, cond, 1, x);
     height = bottom_h_;
     width = bottom_w_;
