@@ -201,6 +201,7 @@ void winograd_f2x3_output(const Conv2dArgs& a, int r0, int rn, int tw, const flo
   constexpr int L = V::lanes;
   const int H = a.height, W = a.width, OC = a.out_channels;
   const size_t out_plane = static_cast<size_t>(H) * W;
+  const bool accumulate = a.accumulate;  // a local: the stores below may alias a for the compiler
   for (int oc = 0; oc < OC; ++oc) {
     const vec bias = V::set1(a.bias != nullptr ? a.bias[oc] : 0.0f);
     for (int r = r0; r < r0 + rn; ++r) {
@@ -222,14 +223,14 @@ void winograd_f2x3_output(const Conv2dArgs& a, int r0, int rn, int tw, const flo
         const int valid = imin(2 * L, W - 2 * tx);
         vec lo, hi;
         V::interleave(y00, y01, lo, hi);
-        store_vec<V>(out0 + 2 * tx, lo, imin(valid, L), a.accumulate);
-        store_vec<V>(out0 + 2 * tx + L, hi, valid - L, a.accumulate);
+        store_vec<V>(out0 + 2 * tx, lo, imin(valid, L), accumulate);
+        store_vec<V>(out0 + 2 * tx + L, hi, valid - L, accumulate);
         if (second_row) {
           const vec y10 = V::add(V::add(V::add(d[0], d[1]), d[2]), bias);
           const vec y11 = V::add(V::sub(V::sub(d[1], d[2]), d[3]), bias);
           V::interleave(y10, y11, lo, hi);
-          store_vec<V>(out0 + W + 2 * tx, lo, imin(valid, L), a.accumulate);
-          store_vec<V>(out0 + W + 2 * tx + L, hi, valid - L, a.accumulate);
+          store_vec<V>(out0 + W + 2 * tx, lo, imin(valid, L), accumulate);
+          store_vec<V>(out0 + W + 2 * tx + L, hi, valid - L, accumulate);
         }
       }
     }
