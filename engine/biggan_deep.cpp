@@ -13,10 +13,13 @@ namespace {
 namespace ref = kernels::ref;
 
 /// Class-conditional batch norm: per sensor, gain = 1 + G c and bias = B c on top of the
-/// stored statistics, folded into one scale and shift per channel.
+/// stored statistics, folded into one scale and shift per channel. The folding is part of
+/// the event's conditioning step: one pass over G and B for all 40 sensors, where folding per
+/// sensor read them (12 MB in the production model) 40 times.
 struct ConditionalBatchNorm {
   Linear gain, bias;
   std::vector<float> inv_std, mean;
+  int offset = 0;  ///< where this norm's scale, then its shift, sit in a sensor's input vector
 
   static ConditionalBatchNorm load(Weights& w, const std::string& prefix, int channels,
                                    int cond_dim) {
@@ -33,15 +36,27 @@ struct ConditionalBatchNorm {
     return bn;
   }
 
-  /// Folds this sensor's conditioning into scale and shift (each `channels` long).
-  void fold(const KernelTable& k, const float* cond, float* scale, float* shift) const {
-    const int channels = static_cast<int>(mean.size());
-    gain.forward(k, cond, 1, scale);
-    bias.forward(k, cond, 1, shift);
-    for (int c = 0; c < channels; ++c) {
-      const float s = (1.0f + scale[c]) * inv_std[c];
-      scale[c] = s;
-      shift[c] = shift[c] - mean[c] * s;
+  int channels() const { return static_cast<int>(mean.size()); }
+  const float* scale(const float* input) const { return input + offset; }
+  const float* shift(const float* input) const { return input + offset + channels(); }
+
+  /// Folds the conditioning c (40 x c_dim) of every sensor into its input vector (40 x
+  /// input_dim); g and b are scratch.
+  void fold(const KernelTable& k, const float* c, float* inputs, int input_dim, std::vector<float>& g,
+            std::vector<float>& b) const {
+    const int n = channels();
+    g.resize(static_cast<size_t>(kSensors) * n);
+    b.resize(g.size());
+    gain.forward(k, c, kSensors, g.data());
+    bias.forward(k, c, kSensors, b.data());
+    for (int sensor = 0; sensor < kSensors; ++sensor) {
+      float* scale = inputs + static_cast<size_t>(sensor) * input_dim + offset;
+      float* shift = scale + n;
+      for (int ch = 0; ch < n; ++ch) {
+        const size_t i = static_cast<size_t>(sensor) * n + ch;
+        scale[ch] = (1.0f + g[i]) * inv_std[ch];
+        shift[ch] = b[i] - mean[ch] * scale[ch];
+      }
     }
   }
 };
@@ -123,27 +138,22 @@ struct GBlock {
     return total;
   }
 
-  /// x (in, H, W) -> y (out, H', W'). Batch norms, ReLUs and the upsampling are fused
-  /// into the convolutions' input loads; the last 1x1 convolution adds the skip.
-  void forward(const KernelTable& k, const float* cond, const float* x, int height, int width, float* y,
+  /// x (in, H, W) -> y (out, H', W'), `input` being the sensor's input vector (its batch
+  /// norms folded). Batch norms, ReLUs and the upsampling are fused into the convolutions'
+  /// input loads; the last 1x1 convolution adds the skip.
+  void forward(const KernelTable& k, const float* input, const float* x, int height, int width, float* y,
                Workspace& ws) const {
     const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
     const size_t out_plane = static_cast<size_t>(oh) * ow;
     float* a = ws.get(2, static_cast<size_t>(hidden) * out_plane);
     float* b = ws.get(3, static_cast<size_t>(hidden) * out_plane);
-    float* scale = ws.get(4, std::max(in, hidden));
-    float* shift = ws.get(5, std::max(in, hidden));
 
-    bn1.fold(k, cond, scale, shift);
-    conv1.forward(k, x, height, width, b, {scale, shift, false});
-    bn2.fold(k, cond, scale, shift);
-    conv2.forward(k, b, height, width, a, {scale, shift, upsample});
-    bn3.fold(k, cond, scale, shift);
-    conv3.forward(k, a, oh, ow, b, {scale, shift, false});
-    bn4.fold(k, cond, scale, shift);
+    conv1.forward(k, x, height, width, b, {bn1.scale(input), bn1.shift(input), false});
+    conv2.forward(k, b, height, width, a, {bn2.scale(input), bn2.shift(input), upsample});
+    conv3.forward(k, a, oh, ow, b, {bn3.scale(input), bn3.shift(input), false});
     // Skip: the first `out` channels of x (its first planes), upsampled like the residual path.
-    conv4.forward(k, b, oh, ow, y, {scale, shift, false}, {x, upsample});
+    conv4.forward(k, b, oh, ow, y, {bn4.scale(input), bn4.shift(input), false}, {x, upsample});
     if (attention) attention->forward(y, oh, ow, ws);
   }
 };
@@ -244,6 +254,7 @@ class BigGanDeep final : public Network {
     }
     if (rrm) rrm_ = RelationalModule::load(w, y_dim, header_int(hp, "rrm_heads", 1, kMaxHeaderWidth, 2));
     cond_dim_ = y_dim + dim_z_;
+    input_dim_ = cond_dim_;
 
     linear_ = Linear::load(w, "linear", cond_dim_, -1);
     const int bottom = bottom_h_ * bottom_w_;
@@ -272,6 +283,10 @@ class BigGanDeep final : public Network {
         g.bn2 = ConditionalBatchNorm::load(w, p + "bn2", g.hidden, cond_dim_);
         g.bn3 = ConditionalBatchNorm::load(w, p + "bn3", g.hidden, cond_dim_);
         g.bn4 = ConditionalBatchNorm::load(w, p + "bn4", g.hidden, cond_dim_);
+        for (ConditionalBatchNorm* bn : {&g.bn1, &g.bn2, &g.bn3, &g.bn4}) {
+          bn->offset = input_dim_;
+          input_dim_ += 2 * bn->channels();
+        }
         const bool attend = b == depth - 1 &&
             std::find(attention_stages.begin(), attention_stages.end(), s) != attention_stages.end();
         if (attend)
@@ -292,7 +307,8 @@ class BigGanDeep final : public Network {
 
   int dim_z() const override { return dim_z_; }
   int dim_rdof() const override { return rdof_; }
-  int cond_dim() const override { return cond_dim_; }
+  /// A sensor's input vector: its conditioning c, then every block's folded batch norms.
+  int cond_dim() const override { return input_dim_; }
   double macs_per_sensor() const override { return macs_; }
   std::string variant() const override { return variant_; }
 
@@ -312,11 +328,17 @@ class BigGanDeep final : public Network {
       y.assign(shared_.data, shared_.data + y.size());
     }
     if (rrm_) rrm_->forward(kernels_, y.data(), kSensors);
-    std::vector<float> joined = concat_rows(y.data(), y_dim, z, dim_z_);
-    std::copy(joined.begin(), joined.end(), cond);
+    const std::vector<float> c = concat_rows(y.data(), y_dim, z, dim_z_);
+    for (int sensor = 0; sensor < kSensors; ++sensor)
+      std::copy_n(c.data() + static_cast<size_t>(sensor) * cond_dim_, cond_dim_,
+                  cond + static_cast<size_t>(sensor) * input_dim_);
+    std::vector<float> gain, bias;
+    for (const GBlock& g : blocks_)
+      for (const ConditionalBatchNorm* bn : {&g.bn1, &g.bn2, &g.bn3, &g.bn4})
+        bn->fold(kernels_, c.data(), cond, input_dim_, gain, bias);
   }
 
-  void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
+  void synthesize(int, const float* input, Workspace& ws, float* logits) const override {
     // Block k reads buffer k % 2 and writes the other, so each buffer is sized for the
     // tensors it holds: in the production model only the last block's output is full-size
     // (32 x 256 x 768 floats, 25 MB), and the other buffer never holds more than half that.
@@ -333,11 +355,11 @@ class BigGanDeep final : public Network {
     }
     float* x = ws.get(0, need[0]);
     float* y = ws.get(1, need[1]);
-    linear_.forward(kernels_, cond, 1, x);
+    linear_.forward(kernels_, input, 1, x);
     height = bottom_h_;
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
-      g.forward(kernels_, cond, x, height, width, y, ws);
+      g.forward(kernels_, input, x, height, width, y, ws);
       if (g.upsample) {
         height *= 2;
         width *= 2;
@@ -360,7 +382,9 @@ class BigGanDeep final : public Network {
 
   const KernelTable& kernels_;
   std::string variant_;
-  int dim_z_ = 0, rdof_ = 0, cond_dim_ = 0, bottom_h_ = 4, bottom_w_ = 12;
+  int dim_z_ = 0, rdof_ = 0, bottom_h_ = 4, bottom_w_ = 12;
+  int cond_dim_ = 0;   ///< c = (y, z), what the linears read
+  int input_dim_ = 0;  ///< c, then each batch norm's folded scale and shift
   double macs_ = 0;
   WeightView shared_, prior_;
   Linear linear0_, linear1_, linear_f_, linear_;

@@ -27,11 +27,12 @@ void linear_f32_avx2(const float* x, int rows, int in, const float* weight, cons
   // the conversions cost nothing, and the class-conditional gains it feeds scale every
   // activation of a sensor (float sums moved digits near the 255 ADU cap).
   const int vec_end = in / 8 * 8;
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<size_t>(r) * in;
-    float* yr = y + static_cast<size_t>(r) * out;
-    for (int o = 0; o < out; ++o) {
-      const float* w = weight + static_cast<size_t>(o) * in;
+  // Outputs outermost: a weight row stays in L1 while every input row reads it, so a batch
+  // (the 40 sensors) reads the weights from memory once.
+  for (int o = 0; o < out; ++o) {
+    const float* w = weight + static_cast<size_t>(o) * in;
+    for (int r = 0; r < rows; ++r) {
+      const float* xr = x + static_cast<size_t>(r) * in;
       // Two accumulators per half of the 8 floats hide the FMA latency.
       __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
       int i = 0;
@@ -53,7 +54,7 @@ void linear_f32_avx2(const float* x, int rows, int in, const float* weight, cons
       double sum = (bias != nullptr ? bias[o] : 0.0) +
                    horizontal_sum(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
       for (; i < in; ++i) sum += static_cast<double>(w[i]) * xr[i];
-      yr[o] = static_cast<float>(sum);
+      y[static_cast<size_t>(r) * out + o] = static_cast<float>(sum);
     }
   }
 }
