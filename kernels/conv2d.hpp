@@ -24,7 +24,7 @@ struct Conv2dArgs {
   float* out = nullptr;
   bool accumulate = false;                  ///< add to out instead of overwriting it
   /// Added to the output, or null: (out_channels, OH, OW), or with residual_upsample2x
-  /// (out_channels, OH / 2, OW / 2) read nearest-upsampled. A residual block's skip, added
+  /// (out_channels, OH / 2, OW / 2) read nearest-upsampled (OH and OW even). A residual block's skip, added
   /// while the output is in cache rather than in a pass of its own.
   const float* residual = nullptr;
   bool residual_upsample2x = false;

@@ -763,9 +763,10 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
 /// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
 /// output-channel block sweeps it, so the input is read from memory once and the output
-/// written once; the tiles add a residual as they store (or, where the plane ends in a partial
-/// tile, it is written into the slice's output first). The planes are often a multiple of 4 KiB apart, so read in place every
-/// channel's run would fall into the same L1 sets; the copy packs them. The C + OC runs a
+/// written once; the tiles add a residual as they store (or, where the plane ends in a
+/// partial tile, it is written into the slice's output first). The planes are often a
+/// multiple of 4 KiB apart, so read in place every channel's run would fall into the same L1
+/// sets; the copy packs them. The C + OC runs a
 /// slice touches are too many interleaved streams for the hardware prefetchers, so the tiles
 /// of each slice prefetch the input and output of a slice further on.
 /// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
