@@ -766,12 +766,13 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
 /// written once; the tiles add a residual as they store (or, where the plane ends in a
 /// partial tile, it is written into the slice's output first). The planes are often a
 /// multiple of 4 KiB apart, so read in place every channel's run would fall into the same L1
-/// sets; the copy packs them. The C + OC runs a
-/// slice touches are too many interleaved streams for the hardware prefetchers, so the tiles
-/// of each slice prefetch the input and output of a slice further on.
+/// sets; the copy packs them. The C + OC runs a slice touches are too many interleaved streams
+/// for the hardware prefetchers, so the tiles of each slice prefetch the input and output of
+/// a slice further on.
 /// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
 /// lines between tiles; activating channel groups at staggered slices so the lines waiting in
-/// L2 spread over more sets; 4 x 3 tiles instead of 6 x 2 where 4 divides the channels.)
+/// L2 spread over more sets; 4 x 3 tiles instead of 6 x 2 where 4 divides the channels;
+/// staging the output slice in a packed buffer; slices of 1024, 2048, 16384 or 65536 floats.)
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
