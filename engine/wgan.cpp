@@ -1,12 +1,9 @@
 // The two WGAN proof-of-concept generators of the Belle II software: MODELS.md sections 6, 7.
 
 #include "engine/network.hpp"
-#include "kernels/reference/reference.hpp"
 
 namespace pxdgen {
 namespace {
-
-namespace ref = kernels::ref;
 
 constexpr int kBottomH = 8, kBottomW = 24;
 

@@ -852,7 +852,6 @@ void conv_pointwise(const Conv2dArgs& a) {
         full(t);
       }
       if (rem > 0) {
-        t.residual = nullptr;  // never set when tiles_add_residual: the plane has no partial tile
         t.in = buf + full_end;
         t.out = out + full_end;
         t.tail = rem - (rem_vecs - 1) * L;
