@@ -28,8 +28,8 @@
 ///    tensor never exists. Both column phases share the input loads and are interleaved into
 ///    the output row at the store.
 ///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
-///  - 3x3 without upsampling on the shapes where it pays: Winograd F(2x2, 3x3)
-///    (conv2d_winograd_f2x3.hpp).
+///  - 3x3 without upsampling on the shapes where it pays: Winograd F(2x2, 3x3) or F(4x4, 3x3)
+///    (conv2d_winograd.hpp).
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
 /// split into chunks whose partial sums accumulate in the output.
 ///
@@ -872,17 +872,19 @@ void conv_kxk_direct(const Conv2dArgs& a) {
     conv_kxk_rows<V, K, V::wide_oc, V::wide_vecs, 1>(a);
 }
 
-// Defined in conv2d_winograd_f2x3.hpp, included at the end of this file.
+// Defined in conv2d_winograd.hpp, included at the end of this file.
+enum class WinogradTile { none, f2x3, f4x3 };
+inline WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
-void conv_winograd_f2x3(const Conv2dArgs& a);
-inline bool winograd_f2x3_pays(const Conv2dArgs& a);
+void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
 
 /// KxK without upsampling: the direct tiles, or Winograd for the 3x3 shapes where it
 /// measured faster.
 template <class V, int K>
 void conv_kxk(const Conv2dArgs& a) {
   if constexpr (K == 3) {
-    if (winograd_f2x3_pays(a)) return conv_winograd_f2x3<V>(a);
+    const WinogradTile tile = winograd_tile_for(a);
+    if (tile != WinogradTile::none) return conv_winograd<V>(a, tile);
   }
   conv_kxk_direct<V, K>(a);
 }
@@ -906,4 +908,4 @@ void conv2d_fused_tiled(const Conv2dArgs& a) {
 }  // namespace
 }  // namespace pxdgen::kernels::x86
 
-#include "kernels/x86/conv2d_winograd_f2x3.hpp"
+#include "kernels/x86/conv2d_winograd.hpp"

@@ -19,7 +19,7 @@ void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 /// The two algorithms for the plain 3x3 convolution (kernel 3, no upsampling). The entry
 /// points above choose between them by shape; these force one, so benchmarks and tests can
 /// compare them on any shape.
-enum class Conv3x3Algorithm { direct, winograd_f2x3 };
+enum class Conv3x3Algorithm { direct, winograd_f2x3, winograd_f4x3 };
 void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
 void conv2d_3x3_f32_avx512(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
 

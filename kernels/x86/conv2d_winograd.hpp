@@ -1,0 +1,442 @@
+#pragma once
+/// @file conv2d_winograd.hpp
+/// The plain 3x3 fused convolution (stride 1, zero padding 1, no upsampling) by Winograd
+/// F(2x2, 3x3) or F(4x4, 3x3), over the same vector traits V as conv2d_fused_tiled.hpp (which
+/// includes this file at its end and calls it for the shapes where it measured faster than
+/// the direct tiles).
+///
+/// Each m x m output tile comes from an a x a input patch d (a = m + 2):
+/// Y = A^T [(G g G^T) . (B^T d B)] A, so a tile costs a^2 multiplies per (input, output
+/// channel) pair instead of 9 m^2: 16 for 4 outputs (F(2x2, 3x3)), 36 for 16 (F(4x4, 3x3)).
+/// Per call:
+///  - weights: U = G g G^T for every (output, input) channel pair, stored per transform point
+///    xi (a^2 of them) as [xi][output block][channel][block lane], the GEMM's broadcast order;
+///  - in bands of tile rows (sized so the band's transformed input and products stay near L2):
+///    input transform V = B^T d B of act(in) into [xi][channel][tile], the band's tiles
+///    flattened row after row, so the vector dimension runs along the tiles of a row;
+///    a^2 GEMMs M[xi] = U[xi] (OC x C) V[xi] (C x tiles) with register tiles of wide_oc output
+///    channels x wide_vecs vectors of tiles; output transform A^T M A plus bias, stored or
+///    added, the m column phases interleaved back into the row.
+/// The input rows are activated once per channel and split into m column phases, so the a
+/// columns of the tiles of one vector are a unaligned loads (patch column j of tile tx is
+/// padded column m tx + j, i.e. phase j % m at tx + j / m).
+///
+/// Rounding: F(2x2, 3x3) only adds and halves exactly representable values, a few more float32
+/// additions per output than the direct sum. F(4x4, 3x3) scales by up to 5 in B and 8 in A and
+/// rounds G's sixths and 24ths: its error is several times larger (the tests bound both).
+///
+/// Internal linkage and no standard-library templates, for the reasons given in
+/// conv2d_fused_tiled.hpp.
+
+#include <cstddef>
+
+#include "kernels/conv2d.hpp"
+#include "kernels/x86/conv2d_fused_tiled.hpp"
+#include "kernels/x86/entry_points.hpp"
+
+namespace pxdgen::kernels::x86 {
+namespace {
+
+/// Floats between the transform points' planes of at least n floats: an odd number of cache
+/// lines, so the streams that each transform reads or writes fall into different L1 sets.
+/// (With the planes a multiple of 4 KiB apart, as for 128 x 128 channels, they all share a
+/// set and the weight transform alone took longer than the direct convolution.)
+inline size_t point_stride_for(size_t n) {
+  size_t lines = (n + 15) / 16;
+  if (lines % 2 == 0) ++lines;
+  return lines * 16;
+}
+
+/// The patch rows of a tile row as m column phases of the activated, zero-padded input rows:
+/// a ring of 8 slots (at least a = m + 2 rows), padded row q (input row q - 1) in slot q % 8.
+template <class V, int Mt>
+struct WinogradRows {
+  static_assert(Mt == 2 || Mt == 4, "column phases are split by one or two deinterleaves");
+  const Conv2dArgs& a;
+  int part;       ///< floats per column phase of a row, a multiple of lanes
+  float* padded;  ///< Mt part: one activated row, with its zero column at 0 and zeros past W
+  float* halves;  ///< Mt part: the even and odd columns of `padded`, when Mt = 4
+  float* ring;    ///< 8 slots x Mt phases
+
+  const float* phase(int q, int p) const { return ring + (static_cast<size_t>(q & 7) * Mt + p) * part; }
+
+  void fill(int c, int q) const {
+    constexpr int L = V::lanes;
+    float* slot = ring + static_cast<size_t>(q & 7) * Mt * part;
+    const int iy = q - 1;
+    if (iy < 0 || iy >= a.height) {
+      zero_floats(slot, static_cast<size_t>(Mt) * part);
+      return;
+    }
+    const size_t plane = static_cast<size_t>(a.height) * a.width;
+    activate_row<V>(padded + 1, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
+    const int half = Mt / 2 * part;
+    float* e = Mt == 2 ? slot : halves;
+    for (int k = 0; k < half; k += L) {
+      typename V::vec ev, ov;
+      V::deinterleave(V::load(padded + 2 * k), V::load(padded + 2 * k + L), ev, ov);
+      V::store(e + k, ev);
+      V::store(e + half + k, ov);
+    }
+    if constexpr (Mt == 4) {
+      // Columns 4k, 4k + 2 from the even half and 4k + 1, 4k + 3 from the odd one.
+      for (int k = 0; k < part; k += L)
+        for (int odd = 0; odd < 2; ++odd) {
+          const float* h = halves + odd * half;
+          typename V::vec lo, hi;
+          V::deinterleave(V::load(h + 2 * k), V::load(h + 2 * k + L), lo, hi);
+          V::store(slot + odd * part + k, lo);
+          V::store(slot + (2 + odd) * part + k, hi);
+        }
+    }
+  }
+};
+
+/// F(2x2, 3x3): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+/// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
+struct WinogradF2x3 {
+  static constexpr int m = 2, alpha = 4, points = 16;
+
+  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g.
+  static void weights(const float* g, float* dst, size_t per_point) {
+    float gg[4][3];  // G g
+    for (int j = 0; j < 3; ++j) {
+      gg[0][j] = g[j];
+      gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+      gg[3][j] = g[6 + j];
+    }
+    for (int r = 0; r < 4; ++r) {
+      const float row[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]),
+                            gg[r][2]};
+      for (int j = 0; j < 4; ++j) dst[(r * 4 + j) * per_point] = row[j];
+    }
+  }
+
+  /// dst[xi * point_stride + tx] = (B^T d B)[xi] for the tiles tx of tile row r of one channel.
+  template <class V>
+  static void input(const WinogradRows<V, 2>& rows, int r, int tw, float* dst, size_t point_stride) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    const float* e[4];
+    const float* o[4];
+    for (int j = 0; j < 4; ++j) {
+      e[j] = rows.phase(2 * r + j, 0);
+      o[j] = rows.phase(2 * r + j, 1);
+    }
+    for (int tx = 0; tx < tw; tx += L) {
+      vec t[4][4];  // d B: each patch row transformed first
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const vec d0 = V::load(e[j] + tx), d1 = V::load(o[j] + tx);
+        const vec d2 = V::load(e[j] + tx + 1), d3 = V::load(o[j] + tx + 1);
+        t[j][0] = V::sub(d0, d2);
+        t[j][1] = V::add(d1, d2);
+        t[j][2] = V::sub(d2, d1);
+        t[j][3] = V::sub(d1, d3);
+      }
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        float* p = dst + tx + k * point_stride;
+        V::store(p, V::sub(t[0][k], t[2][k]));
+        V::store(p + 4 * point_stride, V::add(t[1][k], t[2][k]));
+        V::store(p + 8 * point_stride, V::sub(t[2][k], t[1][k]));
+        V::store(p + 12 * point_stride, V::sub(t[1][k], t[3][k]));
+      }
+    }
+  }
+
+  /// The `rows` (1 or 2) output rows at out of one tile row (+)= bias + A^T M A.
+  template <class V>
+  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
+                     int width, bool accumulate) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    for (int tx = 0; tx < tw; tx += L) {
+      vec s[4], d[4];  // A^T M: rows combined first, per column
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const float* p = src + tx + k * point_stride;
+        const vec m0 = V::load(p), m1 = V::load(p + 4 * point_stride);
+        const vec m2 = V::load(p + 8 * point_stride), m3 = V::load(p + 12 * point_stride);
+        s[k] = V::add(V::add(m0, m1), m2);
+        d[k] = V::sub(V::sub(m1, m2), m3);
+      }
+      const int valid = imin(2 * L, width - 2 * tx);
+      vec lo, hi;
+      V::interleave(V::add(V::add(V::add(s[0], s[1]), s[2]), bias), V::add(V::sub(V::sub(s[1], s[2]), s[3]), bias),
+                    lo, hi);
+      store_vec<V>(out + 2 * tx, lo, imin(valid, L), accumulate);
+      store_vec<V>(out + 2 * tx + L, hi, valid - L, accumulate);
+      if (rows > 1) {
+        V::interleave(V::add(V::add(V::add(d[0], d[1]), d[2]), bias), V::add(V::sub(V::sub(d[1], d[2]), d[3]), bias),
+                      lo, hi);
+        store_vec<V>(out + width + 2 * tx, lo, imin(valid, L), accumulate);
+        store_vec<V>(out + width + 2 * tx + L, hi, valid - L, accumulate);
+      }
+    }
+  }
+};
+
+/// F(4x4, 3x3) on the points 0, 1, -1, 2, -2 and infinity:
+/// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+/// B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+/// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+struct WinogradF4x3 {
+  static constexpr int m = 4, alpha = 6, points = 36;
+
+  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
+  static void weights(const float* g, float* dst, size_t per_point) {
+    static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                       {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                       {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                       {0, 0, 1}};
+    double gg[6][3];  // G g
+    for (int r = 0; r < 6; ++r)
+      for (int j = 0; j < 3; ++j) gg[r][j] = G[r][0] * g[j] + G[r][1] * g[3 + j] + G[r][2] * g[6 + j];
+    for (int r = 0; r < 6; ++r)
+      for (int j = 0; j < 6; ++j)
+        dst[(r * 6 + j) * per_point] = static_cast<float>(gg[r][0] * G[j][0] + gg[r][1] * G[j][1] + gg[r][2] * G[j][2]);
+  }
+
+  /// t[0..5] = B^T d for d[0..5].
+  template <class V>
+  static void transform_input(const typename V::vec* d, typename V::vec* t) {
+    const typename V::vec c2 = V::set1(2.0f), c4 = V::set1(4.0f), cm4 = V::set1(-4.0f), cm5 = V::set1(-5.0f);
+    t[0] = V::fmadd(c4, d[0], V::fmadd(cm5, d[2], d[4]));
+    t[1] = V::fmadd(cm4, V::add(d[1], d[2]), V::add(d[3], d[4]));
+    t[2] = V::fmadd(c4, V::sub(d[1], d[2]), V::sub(d[4], d[3]));
+    t[3] = V::fmadd(c2, V::sub(d[3], d[1]), V::sub(d[4], d[2]));
+    t[4] = V::fmadd(c2, V::sub(d[1], d[3]), V::sub(d[4], d[2]));
+    t[5] = V::fmadd(c4, d[1], V::fmadd(cm5, d[3], d[5]));
+  }
+
+  /// y[0..3] = A^T s for s[0..5].
+  template <class V>
+  static void transform_output(const typename V::vec* s, typename V::vec* y) {
+    const typename V::vec sum12 = V::add(s[1], s[2]), diff12 = V::sub(s[1], s[2]);
+    const typename V::vec sum34 = V::add(s[3], s[4]), diff34 = V::sub(s[3], s[4]);
+    y[0] = V::add(V::add(s[0], sum12), sum34);
+    y[1] = V::fmadd(V::set1(2.0f), diff34, diff12);
+    y[2] = V::fmadd(V::set1(4.0f), sum34, sum12);
+    y[3] = V::add(V::fmadd(V::set1(8.0f), diff34, diff12), s[5]);
+  }
+
+  template <class V>
+  static void input(const WinogradRows<V, 4>& rows, int r, int tw, float* dst, size_t point_stride) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    const float* ph[6][4];
+    for (int j = 0; j < 6; ++j)
+      for (int p = 0; p < 4; ++p) ph[j][p] = rows.phase(4 * r + j, p);
+    for (int tx = 0; tx < tw; tx += L) {
+      vec t[6][6];  // d B: each patch row transformed first
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) {
+        const vec d[6] = {V::load(ph[j][0] + tx), V::load(ph[j][1] + tx),     V::load(ph[j][2] + tx),
+                          V::load(ph[j][3] + tx), V::load(ph[j][0] + tx + 1), V::load(ph[j][1] + tx + 1)};
+        transform_input<V>(d, t[j]);
+      }
+#pragma GCC unroll 6
+      for (int k = 0; k < 6; ++k) {
+        const vec column[6] = {t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k]};
+        vec u[6];
+        transform_input<V>(column, u);
+        float* p = dst + tx + k * point_stride;
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) V::store(p + 6 * i * point_stride, u[i]);
+      }
+    }
+  }
+
+  template <class V>
+  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
+                     int width, bool accumulate) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    for (int tx = 0; tx < tw; tx += L) {
+      vec s[4][6];  // A^T M: rows combined first, per column
+#pragma GCC unroll 6
+      for (int k = 0; k < 6; ++k) {
+        const float* p = src + tx + k * point_stride;
+        vec column[6], y[4];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
+        transform_output<V>(column, y);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) s[i][k] = y[i];
+      }
+      const int valid = imin(4 * L, width - 4 * tx);
+      for (int i = 0; i < rows; ++i) {
+        vec y[4];
+        transform_output<V>(s[i], y);
+        // Output column 4 tx + j is y[j][tx]: columns 2n are y0 y2 interleaved, 2n + 1 y1 y3.
+        vec even_lo, even_hi, odd_lo, odd_hi, v[4];
+        V::interleave(V::add(y[0], bias), V::add(y[2], bias), even_lo, even_hi);
+        V::interleave(V::add(y[1], bias), V::add(y[3], bias), odd_lo, odd_hi);
+        V::interleave(even_lo, odd_lo, v[0], v[1]);
+        V::interleave(even_hi, odd_hi, v[2], v[3]);
+        float* row = out + static_cast<size_t>(i) * width + 4 * tx;
+#pragma GCC unroll 4
+        for (int n = 0; n < 4; ++n) store_vec<V>(row + n * L, v[n], imin(valid - n * L, L), accumulate);
+      }
+    }
+  }
+};
+
+/// M output channels x N vectors of tiles of one transform point: m[oc][t] = sum_c u[c][oc] v[c][t].
+template <class V, int M, int N>
+void winograd_gemm_tile(const float* u, const float* v, size_t v_stride, int channels, float* m, size_t m_stride) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  vec acc[M][N];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) acc[i][n] = V::zero();
+#pragma GCC unroll 2
+  for (int c = 0; c < channels; ++c, v += v_stride, u += M) {
+    vec x[N];
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) x[n] = V::load(v + n * L);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const vec w = V::broadcast(u + i);
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) acc[i][n] = V::fmadd(w, x[n], acc[i][n]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 16
+    for (int n = 0; n < N; ++n) V::store(m + i * m_stride + n * L, acc[i][n]);
+}
+
+using WinogradGemmFn = void (*)(const float*, const float*, size_t, int, float*, size_t);
+
+/// winograd_gemm_tile<V, m, N> for m <= M.
+template <class V, int M, int N>
+WinogradGemmFn winograd_gemm_fn(int m) {
+  if constexpr (M > 1) {
+    if (m < M) return winograd_gemm_fn<V, M - 1, N>(m);
+  }
+  return &winograd_gemm_tile<V, M, N>;
+}
+
+/// Which Winograd tile, if any, beats the direct tiles for a plain 3x3 shape. Measured on AVX2
+/// (Zen 3, one core) over the IEA-GAN plain 3x3 shapes (bench_conv2d, 16 to 128 channels):
+///  - F(2x2, 3x3): 1.1x to 1.7x faster than direct on images of 8x24 (48 tiles) and up; 0.98x
+///    at 4x12 (12 tiles), where the per-call weight transform and the GEMM's tiles rounded up
+///    to whole register tiles are not repaid; 0.4x for one output channel (32 -> 1), where the
+///    GEMM has no output block to fill.
+///  - F(4x4, 3x3): 1.1x to 1.5x faster than F(2x2, 3x3) on images of 16x48 (48 tiles of 4x4)
+///    and up (1.5x at 64 channels and 64x192, 1.3x at 16 and 32 channels); 0.55x at 8x24 and
+///    0.3x at 4x12, where its 36-point weight transform of 128 x 128 kernels dominates.
+/// Fewer than 16 channels were not measured.
+inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
+  if (a.kernel != 3 || a.upsample2x || a.channels < 16 || a.out_channels < 16) return WinogradTile::none;
+  const auto tiles = [&](int m) { return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m); };
+  if (tiles(4) >= 48) return WinogradTile::f4x3;
+  if (tiles(2) >= 32) return WinogradTile::f2x3;
+  return WinogradTile::none;
+}
+
+/// The plain 3x3 fused convolution by Winograd with the tile T (see the file comment).
+template <class V, class T>
+void conv_winograd(const Conv2dArgs& a) {
+  constexpr int L = V::lanes, M = V::wide_oc, N = V::wide_vecs, step = N * L;
+  constexpr int P = T::points;
+  // Transformed input and products of one band: P floats per tile and channel (in or out).
+  // Near half of L2, so the GEMMs find the transform's output there.
+  constexpr size_t kBandBytes = 256 * 1024;
+  const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
+  if (OC <= 0 || H <= 0 || W <= 0) return;
+  const int th = div_up(H, T::m), tw = div_up(W, T::m);
+  const size_t row_bytes = static_cast<size_t>(P) * sizeof(float) * (C + OC) * tw;
+  const int band_rows = imin(th, imax(1, static_cast<int>(kBandBytes / row_bytes)));
+  // Tiles per point and channel: the GEMM's whole vectors, plus a vector of slack for the
+  // transforms' row overrun.
+  const size_t tiles = static_cast<size_t>(band_rows) * tw;
+  const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), step)) + L;
+  const int part = round_up(tw, L) + L;
+
+  const size_t u_point = point_stride_for(static_cast<size_t>(OC) * C);
+  const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
+  const size_t m_point = point_stride_for(static_cast<size_t>(OC) * stride);
+
+  ScratchLayout layout;
+  const size_t u_at = layout.add(P * u_point * sizeof(float));
+  const size_t v_at = layout.add(P * v_point * sizeof(float));
+  const size_t m_at = layout.add(P * m_point * sizeof(float));
+  const size_t padded_at = layout.add(static_cast<size_t>(T::m) * part * sizeof(float));
+  const size_t halves_at = layout.add(static_cast<size_t>(T::m) * part * sizeof(float));
+  const size_t ring_at = layout.add(static_cast<size_t>(8) * T::m * part * sizeof(float));
+  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  float* u = reinterpret_cast<float*>(scratch + u_at);
+  float* v = reinterpret_cast<float*>(scratch + v_at);
+  float* mt = reinterpret_cast<float*>(scratch + m_at);
+  float* padded = reinterpret_cast<float*>(scratch + padded_at);
+  const WinogradRows<V, T::m> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
+                                   reinterpret_cast<float*>(scratch + ring_at)};
+  zero_floats(padded, static_cast<size_t>(T::m) * part);
+
+  const OcBlocks blocks(OC, M);
+  // Channel-major within a block, so each point's runs are written in order.
+  for (int b = 0; b < blocks.count; ++b) {
+    const int oc0 = blocks.first(b), m = blocks.size(b);
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < m; ++i)
+        T::weights(a.weight + (static_cast<size_t>(oc0 + i) * C + c) * 9,
+                   u + static_cast<size_t>(oc0) * C + static_cast<size_t>(c) * m + i, u_point);
+  }
+
+  const size_t out_plane = static_cast<size_t>(H) * W;
+  const bool accumulate = a.accumulate;  // a local: the stores may alias a for the compiler
+  for (int r0 = 0; r0 < th; r0 += band_rows) {
+    const int rn = imin(band_rows, th - r0);
+    const int band_tiles = rn * tw;
+    const int gemm_tiles = round_up(band_tiles, step);
+    // The columns past the tiles feed only products that are never stored; zeros keep them
+    // from holding NaNs or denormals left in the scratch buffer.
+    for (int xi = 0; xi < P; ++xi)
+      for (int c = 0; c < C; ++c) zero_floats(v + xi * v_point + c * stride + band_tiles, stride - band_tiles);
+    for (int c = 0; c < C; ++c) {
+      // Tile row r reads padded rows m r .. m r + m + 1; the next one shares two of them.
+      for (int q = T::m * r0; q < T::m * r0 + 2; ++q) rows.fill(c, q);
+      for (int r = r0; r < r0 + rn; ++r) {
+        for (int q = T::m * r + 2; q < T::m * r + T::m + 2; ++q) rows.fill(c, q);
+        T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r - r0) * tw, v_point);
+      }
+    }
+    for (int xi = 0; xi < P; ++xi) {
+      const float* uxi = u + xi * u_point;
+      const float* vxi = v + xi * v_point;
+      float* mxi = mt + xi * m_point;
+      for (int t0 = 0; t0 < gemm_tiles; t0 += step)
+        for (int b = 0; b < blocks.count; ++b) {
+          const int oc0 = blocks.first(b);
+          winograd_gemm_fn<V, M, N>(blocks.size(b))(uxi + static_cast<size_t>(oc0) * C, vxi + t0, stride, C,
+                                                    mxi + oc0 * stride + t0, stride);
+        }
+    }
+    for (int oc = 0; oc < OC; ++oc) {
+      const typename V::vec bias = V::set1(a.bias != nullptr ? a.bias[oc] : 0.0f);
+      for (int r = r0; r < r0 + rn; ++r)
+        T::template output<V>(mt + oc * stride + static_cast<size_t>(r - r0) * tw, m_point, tw, bias,
+                              a.out + oc * out_plane + static_cast<size_t>(T::m * r) * W, imin(T::m, H - T::m * r), W,
+                              accumulate);
+    }
+  }
+}
+
+/// The plain 3x3 fused convolution by the Winograd tile `tile`.
+template <class V>
+void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
+  if (tile == WinogradTile::f4x3) return conv_winograd<V, WinogradF4x3>(a);
+  conv_winograd<V, WinogradF2x3>(a);
+}
+
+}  // namespace
+}  // namespace pxdgen::kernels::x86
