@@ -10,12 +10,6 @@ namespace pxdgen::kernels::x86 {
 
 void conv2d_fused_f32_avx2(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx2>(args); }
 
-void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm) {
-  if (args.kernel != 3 || args.upsample2x) return conv2d_fused_tiled<SimdAvx2>(args);
-  if (args.residual != nullptr) return conv2d_3x3_f32_avx2(residual_added_first<SimdAvx2>(args), algorithm);
-  if (algorithm == Conv3x3Algorithm::winograd_f2x3) return conv_winograd<SimdAvx2>(args, WinogradTile::f2x3);
-  if (algorithm == Conv3x3Algorithm::winograd_f4x3) return conv_winograd<SimdAvx2>(args, WinogradTile::f4x3);
-  conv_kxk_direct<SimdAvx2, 3>(args);
-}
+void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm) { conv_3x3_forced<SimdAvx2>(args, algorithm); }
 
 }  // namespace pxdgen::kernels::x86

@@ -92,10 +92,47 @@ struct WinogradRows {
   }
 };
 
+/// The `rows` (1 to 4) output rows at out of one tile row of 4 x 4 tiles (+)= bias + the
+/// 6 x 6 products at src through T::transform_output, columns first, then rows.
+template <class V, class T>
+void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
+                     int width, bool accumulate) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  for (int tx = 0; tx < tw; tx += L) {
+    vec s[4][6];  // A^T M: rows combined first, per column
+#pragma GCC unroll 6
+    for (int k = 0; k < 6; ++k) {
+      const float* p = src + tx + k * point_stride;
+      vec column[6], y[4];
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
+      T::template transform_output<V>(column, y);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) s[i][k] = y[i];
+    }
+    const int valid = imin(4 * L, width - 4 * tx);
+    for (int i = 0; i < rows; ++i) {
+      vec y[4];
+      T::template transform_output<V>(s[i], y);
+      // Output column 4 tx + j is y[j][tx]: columns 2n are y0 y2 interleaved, 2n + 1 y1 y3.
+      vec even_lo, even_hi, odd_lo, odd_hi, v[4];
+      V::interleave(V::add(y[0], bias), V::add(y[2], bias), even_lo, even_hi);
+      V::interleave(V::add(y[1], bias), V::add(y[3], bias), odd_lo, odd_hi);
+      V::interleave(even_lo, odd_lo, v[0], v[1]);
+      V::interleave(even_hi, odd_hi, v[2], v[3]);
+      float* row = out + static_cast<size_t>(i) * width + 4 * tx;
+#pragma GCC unroll 4
+      for (int n = 0; n < 4; ++n) store_vec<V>(row + n * L, v[n], imin(valid - n * L, L), accumulate);
+    }
+  }
+}
+
 /// F(2x2, 3x3): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
 struct WinogradF2x3 {
-  static constexpr int m = 2, alpha = 4, points = 16;
+  static constexpr int m = 2, step = 2, points = 16;
+  static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g.
   static void weights(const float* g, float* dst, size_t per_point) {
@@ -183,7 +220,8 @@ struct WinogradF2x3 {
 /// B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 struct WinogradF4x3 {
-  static constexpr int m = 4, alpha = 6, points = 36;
+  static constexpr int m = 4, step = 4, points = 36;
+  static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
   static void weights(const float* g, float* dst, size_t per_point) {
@@ -254,35 +292,93 @@ struct WinogradF4x3 {
   template <class V>
   static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
                      int width, bool accumulate) {
+    store_4x4_tiles<V, WinogradF4x3>(src, point_stride, tw, bias, out, rows, width, accumulate);
+  }
+};
+
+/// The 3x3 convolution of the 2x nearest-upsampled input. Output row 2i + p reads small rows
+/// i - 1, i (p = 0, taps g0 and g1 + g2) or i, i + 1 (p = 1, taps g0 + g1 and g2): two 2-tap
+/// filters, each done by F(2, 2) (G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1],
+/// A^T = [1 1 0; 0 1 1]). A tile is 4 x 4 outputs (2 x 2 small pixels, both phases each way)
+/// from the 4 x 4 small patch at rows and columns 2t - 1 .. 2t + 2; per dimension the two
+/// phases' 3 transformed values make 6 points, so 36 multiplies give 16 outputs (64 direct).
+/// All transforms are sums and differences: the rounding is that of the direct sum.
+struct WinogradUp2F2x2 {
+  static constexpr int m = 4, step = 2, points = 36;
+  static constexpr bool upsample = true;
+
+  /// Per dimension, the 6 transformed taps: G (g0, g1 + g2) then G (g0 + g1, g2).
+  static void weights(const float* g, float* dst, size_t per_point) {
+    float gg[6][3];  // R g, R the 6 x 3 map above
+    for (int j = 0; j < 3; ++j) {
+      const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+      gg[0][j] = g0;
+      gg[1][j] = g0 + g1 + g2;
+      gg[2][j] = g1 + g2;
+      gg[3][j] = g0 + g1;
+      gg[4][j] = g0 + g1 + g2;
+      gg[5][j] = g2;
+    }
+    for (int r = 0; r < 6; ++r) {
+      const float g0 = gg[r][0], g1 = gg[r][1], g2 = gg[r][2];
+      const float row[6] = {g0, g0 + g1 + g2, g1 + g2, g0 + g1, g0 + g1 + g2, g2};
+      for (int j = 0; j < 6; ++j) dst[(r * 6 + j) * per_point] = row[j];
+    }
+  }
+
+  /// t[0..5] from the small patch d[0..3]: B^T (d0, d1, d2), then B^T (d1, d2, d3).
+  template <class V>
+  static void transform_input(const typename V::vec* d, typename V::vec* t) {
+    t[0] = V::sub(d[0], d[1]);
+    t[1] = d[1];
+    t[2] = V::sub(d[2], d[1]);
+    t[3] = V::sub(d[1], d[2]);
+    t[4] = d[2];
+    t[5] = V::sub(d[3], d[2]);
+  }
+
+  /// y[0..3] for outputs 4t .. 4t + 3: phases 0, 1, 0, 1 of small pixels 2t, 2t, 2t + 1, 2t + 1.
+  template <class V>
+  static void transform_output(const typename V::vec* s, typename V::vec* y) {
+    y[0] = V::add(s[0], s[1]);
+    y[1] = V::add(s[3], s[4]);
+    y[2] = V::add(s[1], s[2]);
+    y[3] = V::add(s[4], s[5]);
+  }
+
+  template <class V>
+  static void input(const WinogradRows<V, 2>& rows, int r, int tw, float* dst, size_t point_stride) {
     using vec = typename V::vec;
     constexpr int L = V::lanes;
+    const float* e[4];
+    const float* o[4];
+    for (int j = 0; j < 4; ++j) {
+      e[j] = rows.phase(2 * r + j, 0);
+      o[j] = rows.phase(2 * r + j, 1);
+    }
     for (int tx = 0; tx < tw; tx += L) {
-      vec s[4][6];  // A^T M: rows combined first, per column
+      vec t[4][6];  // d B: each patch row transformed first
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const vec d[4] = {V::load(e[j] + tx), V::load(o[j] + tx), V::load(e[j] + tx + 1), V::load(o[j] + tx + 1)};
+        transform_input<V>(d, t[j]);
+      }
 #pragma GCC unroll 6
       for (int k = 0; k < 6; ++k) {
-        const float* p = src + tx + k * point_stride;
-        vec column[6], y[4];
+        const vec column[4] = {t[0][k], t[1][k], t[2][k], t[3][k]};
+        vec u[6];
+        transform_input<V>(column, u);
+        float* p = dst + tx + k * point_stride;
 #pragma GCC unroll 6
-        for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
-        transform_output<V>(column, y);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) s[i][k] = y[i];
-      }
-      const int valid = imin(4 * L, width - 4 * tx);
-      for (int i = 0; i < rows; ++i) {
-        vec y[4];
-        transform_output<V>(s[i], y);
-        // Output column 4 tx + j is y[j][tx]: columns 2n are y0 y2 interleaved, 2n + 1 y1 y3.
-        vec even_lo, even_hi, odd_lo, odd_hi, v[4];
-        V::interleave(V::add(y[0], bias), V::add(y[2], bias), even_lo, even_hi);
-        V::interleave(V::add(y[1], bias), V::add(y[3], bias), odd_lo, odd_hi);
-        V::interleave(even_lo, odd_lo, v[0], v[1]);
-        V::interleave(even_hi, odd_hi, v[2], v[3]);
-        float* row = out + static_cast<size_t>(i) * width + 4 * tx;
-#pragma GCC unroll 4
-        for (int n = 0; n < 4; ++n) store_vec<V>(row + n * L, v[n], imin(valid - n * L, L), accumulate);
+        for (int i = 0; i < 6; ++i) V::store(p + 6 * i * point_stride, u[i]);
       }
     }
+  }
+
+  template <class V>
+  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
+                     int width, bool accumulate) {
+    store_4x4_tiles<V, WinogradUp2F2x2>(src, point_stride, tw, bias, out, rows, width, accumulate);
   }
 };
 
@@ -325,8 +421,8 @@ WinogradGemmFn winograd_gemm_fn(int m) {
   return &winograd_gemm_tile<V, M, N>;
 }
 
-/// Which Winograd tile, if any, beats the direct tiles for a plain 3x3 shape. Measured on AVX2
-/// (Zen 3, one core) over the IEA-GAN plain 3x3 shapes (bench_conv2d, 16 to 128 channels):
+/// Which Winograd tile, if any, beats the direct tiles for a 3x3 shape. Measured on AVX2
+/// (Zen 3, one core) over the IEA-GAN 3x3 shapes (bench_conv2d, 16 to 128 channels):
 ///  - F(2x2, 3x3): 1.1x to 1.7x faster than direct on images of 8x24 (48 tiles) and up; 0.98x
 ///    at 4x12 (12 tiles), where the per-call weight transform and the GEMM's tiles rounded up
 ///    to whole register tiles are not repaid; 0.4x for one output channel (32 -> 1), where the
@@ -334,32 +430,38 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 ///  - F(4x4, 3x3): 1.1x to 1.5x faster than F(2x2, 3x3) on images of 16x48 (48 tiles of 4x4)
 ///    and up (1.5x at 64 channels and 64x192, 1.3x at 16 and 32 channels); 0.55x at 8x24 and
 ///    0.3x at 4x12, where its 36-point weight transform of 128 x 128 kernels dominates.
+///  - upsampled, F(2x2, 2x2) per phase: 1.1x (16 channels, 128x384 input) to 1.65x (64
+///    channels, 32x96) faster than the direct phase tiles from 8x24 inputs (48 tiles) up;
+///    0.93x at 4x12.
 /// Fewer than 16 channels were not measured.
 inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
-  if (a.kernel != 3 || a.upsample2x || a.channels < 16 || a.out_channels < 16) return WinogradTile::none;
+  if (a.kernel != 3 || a.channels < 16 || a.out_channels < 16) return WinogradTile::none;
   const auto tiles = [&](int m) { return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m); };
+  if (a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_f2x2 : WinogradTile::none;
   if (tiles(4) >= 48) return WinogradTile::f4x3;
   if (tiles(2) >= 32) return WinogradTile::f2x3;
   return WinogradTile::none;
 }
 
-/// The plain 3x3 fused convolution by Winograd with the tile T (see the file comment).
+/// The 3x3 fused convolution by Winograd with the tile T (see the file comment): tiles of
+/// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample).
 template <class V, class T>
 void conv_winograd(const Conv2dArgs& a) {
-  constexpr int L = V::lanes, M = V::wide_oc, N = V::wide_vecs, step = N * L;
-  constexpr int P = T::points;
+  constexpr int L = V::lanes, M = V::wide_oc, N = V::wide_vecs, gemm_step = N * L;
+  constexpr int P = T::points, S = T::step;
   // Transformed input and products of one band: P floats per tile and channel (in or out).
   // Near half of L2, so the GEMMs find the transform's output there.
   constexpr size_t kBandBytes = 256 * 1024;
   const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
   if (OC <= 0 || H <= 0 || W <= 0) return;
-  const int th = div_up(H, T::m), tw = div_up(W, T::m);
+  const int out_h = T::upsample ? 2 * H : H, out_w = T::upsample ? 2 * W : W;
+  const int th = div_up(H, S), tw = div_up(W, S);
   const size_t row_bytes = static_cast<size_t>(P) * sizeof(float) * (C + OC) * tw;
   const int band_rows = imin(th, imax(1, static_cast<int>(kBandBytes / row_bytes)));
   // Tiles per point and channel: the GEMM's whole vectors, plus a vector of slack for the
   // transforms' row overrun.
   const size_t tiles = static_cast<size_t>(band_rows) * tw;
-  const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), step)) + L;
+  const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), gemm_step)) + L;
   const int part = round_up(tw, L) + L;
 
   const size_t u_point = point_stride_for(static_cast<size_t>(OC) * C);
@@ -370,17 +472,17 @@ void conv_winograd(const Conv2dArgs& a) {
   const size_t u_at = layout.add(P * u_point * sizeof(float));
   const size_t v_at = layout.add(P * v_point * sizeof(float));
   const size_t m_at = layout.add(P * m_point * sizeof(float));
-  const size_t padded_at = layout.add(static_cast<size_t>(T::m) * part * sizeof(float));
-  const size_t halves_at = layout.add(static_cast<size_t>(T::m) * part * sizeof(float));
-  const size_t ring_at = layout.add(static_cast<size_t>(8) * T::m * part * sizeof(float));
+  const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
+  const size_t halves_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
+  const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
   float* u = reinterpret_cast<float*>(scratch + u_at);
   float* v = reinterpret_cast<float*>(scratch + v_at);
   float* mt = reinterpret_cast<float*>(scratch + m_at);
   float* padded = reinterpret_cast<float*>(scratch + padded_at);
-  const WinogradRows<V, T::m> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
-                                   reinterpret_cast<float*>(scratch + ring_at)};
-  zero_floats(padded, static_cast<size_t>(T::m) * part);
+  const WinogradRows<V, S> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
+                                reinterpret_cast<float*>(scratch + ring_at)};
+  zero_floats(padded, static_cast<size_t>(S) * part);
 
   const OcBlocks blocks(OC, M);
   // Channel-major within a block, so each point's runs are written in order.
@@ -392,21 +494,21 @@ void conv_winograd(const Conv2dArgs& a) {
                    u + static_cast<size_t>(oc0) * C + static_cast<size_t>(c) * m + i, u_point);
   }
 
-  const size_t out_plane = static_cast<size_t>(H) * W;
+  const size_t out_plane = static_cast<size_t>(out_h) * out_w;
   const bool accumulate = a.accumulate;  // a local: the stores may alias a for the compiler
   for (int r0 = 0; r0 < th; r0 += band_rows) {
     const int rn = imin(band_rows, th - r0);
     const int band_tiles = rn * tw;
-    const int gemm_tiles = round_up(band_tiles, step);
+    const int gemm_tiles = round_up(band_tiles, gemm_step);
     // The columns past the tiles feed only products that are never stored; zeros keep them
     // from holding NaNs or denormals left in the scratch buffer.
     for (int xi = 0; xi < P; ++xi)
       for (int c = 0; c < C; ++c) zero_floats(v + xi * v_point + c * stride + band_tiles, stride - band_tiles);
     for (int c = 0; c < C; ++c) {
-      // Tile row r reads padded rows m r .. m r + m + 1; the next one shares two of them.
-      for (int q = T::m * r0; q < T::m * r0 + 2; ++q) rows.fill(c, q);
+      // Tile row r reads padded rows S r .. S r + S + 1; the next one shares two of them.
+      for (int q = S * r0; q < S * r0 + 2; ++q) rows.fill(c, q);
       for (int r = r0; r < r0 + rn; ++r) {
-        for (int q = T::m * r + 2; q < T::m * r + T::m + 2; ++q) rows.fill(c, q);
+        for (int q = S * r + 2; q < S * r + S + 2; ++q) rows.fill(c, q);
         T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r - r0) * tw, v_point);
       }
     }
@@ -414,7 +516,7 @@ void conv_winograd(const Conv2dArgs& a) {
       const float* uxi = u + xi * u_point;
       const float* vxi = v + xi * v_point;
       float* mxi = mt + xi * m_point;
-      for (int t0 = 0; t0 < gemm_tiles; t0 += step)
+      for (int t0 = 0; t0 < gemm_tiles; t0 += gemm_step)
         for (int b = 0; b < blocks.count; ++b) {
           const int oc0 = blocks.first(b);
           winograd_gemm_fn<V, M, N>(blocks.size(b))(uxi + static_cast<size_t>(oc0) * C, vxi + t0, stride, C,
@@ -425,15 +527,17 @@ void conv_winograd(const Conv2dArgs& a) {
       const typename V::vec bias = V::set1(a.bias != nullptr ? a.bias[oc] : 0.0f);
       for (int r = r0; r < r0 + rn; ++r)
         T::template output<V>(mt + oc * stride + static_cast<size_t>(r - r0) * tw, m_point, tw, bias,
-                              a.out + oc * out_plane + static_cast<size_t>(T::m * r) * W, imin(T::m, H - T::m * r), W,
-                              accumulate);
+                              a.out + oc * out_plane + static_cast<size_t>(T::m * r) * out_w,
+                              imin(T::m, out_h - T::m * r), out_w, accumulate);
     }
   }
 }
 
-/// The plain 3x3 fused convolution by the Winograd tile `tile`.
+/// The 3x3 fused convolution by the Winograd tile `tile` (F(2x2, 2x2) per phase for the
+/// upsampled input, F(2x2, 3x3) or F(4x4, 3x3) for the plain one).
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
+  if (tile == WinogradTile::up2_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
   if (tile == WinogradTile::f4x3) return conv_winograd<V, WinogradF4x3>(a);
   conv_winograd<V, WinogradF2x3>(a);
 }

@@ -16,10 +16,11 @@ void conv2d_fused_f32_avx2(const Conv2dArgs& args);
 /// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
 void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 
-/// The two algorithms for the plain 3x3 convolution (kernel 3, no upsampling). The entry
-/// points above choose between them by shape; these force one, so benchmarks and tests can
-/// compare them on any shape.
-enum class Conv3x3Algorithm { direct, winograd_f2x3, winograd_f4x3 };
+/// The algorithms for the 3x3 convolution. The entry points above choose by shape; these
+/// force one, so benchmarks and tests can compare them on any shape. The Winograd F(2x2, 3x3)
+/// and F(4x4, 3x3) apply to the plain input only, winograd_up2_f2x2 to the upsampled one only;
+/// asked of the other kind of input, they run direct.
+enum class Conv3x3Algorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2_f2x2 };
 void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
 void conv2d_3x3_f32_avx512(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
 

@@ -27,14 +27,29 @@ struct Comparison {
   double max_abs = 0;
   double digit_share = 1;
   size_t digits_expected = 0, digits_ours = 0;
+  std::vector<Digit> expected;  ///< PyTorch's digits
+  /// The share over the pixels whose digit stays the same when PyTorch's tanh moves by
+  /// kStepMargin either way, and how many pixels are that close to a charge step or the cut.
+  double decided_share = 1;
+  size_t on_step = 0;
 };
 
-/// Share of identical digits: |A and B| / |A or B| over (sensor, ucell, vcell, charge).
-double identical_share(const std::vector<Digit>& a, const std::vector<Digit>& b) {
+/// Float32 rounding moves the tanh output by about 1e-6; ten times that away from a charge
+/// step or the cut, a digit is decided by the model, not by the order of the sums.
+constexpr float kStepMargin = 1e-5f;
+
+using Pixel = std::tuple<int, int, int>;
+Pixel pixel_of(const Digit& d) { return {d.sensor, d.ucell, d.vcell}; }
+
+/// Share of identical digits: |A and B| / |A or B| over (sensor, ucell, vcell, charge),
+/// leaving out the digits on the pixels in `skip`.
+double identical_share(const std::vector<Digit>& a, const std::vector<Digit>& b, const std::set<Pixel>& skip = {}) {
   auto key = [](const Digit& d) { return std::make_tuple(d.sensor, d.ucell, d.vcell, d.charge); };
   std::set<std::tuple<int, int, int, int>> sa, sb;
-  for (const Digit& d : a) sa.insert(key(d));
-  for (const Digit& d : b) sb.insert(key(d));
+  for (const Digit& d : a)
+    if (skip.count(pixel_of(d)) == 0) sa.insert(key(d));
+  for (const Digit& d : b)
+    if (skip.count(pixel_of(d)) == 0) sb.insert(key(d));
   size_t both = 0;
   for (const auto& k : sa) both += sb.count(k);
   const size_t either = sa.size() + sb.size() - both;
@@ -86,19 +101,36 @@ std::pair<Comparison, Comparison> run_case(const fs::path& dir, Backend backend)
     Comparison c;
     for (size_t i = 0; i < images.size(); ++i)
       c.max_abs = std::max(c.max_abs, std::abs(static_cast<double>(images[i]) - expected.values[i]));
-    std::vector<Digit> theirs;
+    // PyTorch's digits, and those of its tanh moved by -kStepMargin and +kStepMargin.
+    std::vector<Digit> theirs, lower, upper;
+    std::vector<float> shifted(plane);
     for (size_t e = 0; e < events; ++e)
       for (size_t k = 0; k < sensors; ++k) {
-        std::vector<Digit> d;
-        digitize_tanh(expected.values.data() + (e * sensors + k) * plane, gen.sensors[k], generator.transform(), d);
-        for (Digit x : d) {
-          x.sensor = static_cast<uint16_t>(x.sensor + 40 * e);
-          theirs.push_back(x);
+        const float* image = expected.values.data() + (e * sensors + k) * plane;
+        for (auto [offset, out] : {std::pair{0.0f, &theirs}, {-kStepMargin, &lower}, {kStepMargin, &upper}}) {
+          for (size_t i = 0; i < plane; ++i) shifted[i] = std::clamp(image[i] + offset, -1.0f, 1.0f);
+          std::vector<Digit> d;
+          digitize_tanh(shifted.data(), gen.sensors[k], generator.transform(), d);
+          for (Digit x : d) {
+            x.sensor = static_cast<uint16_t>(x.sensor + 40 * e);
+            out->push_back(x);
+          }
         }
       }
+    // The digits are monotonic in tanh: a pixel whose digit is the same at both ends is the
+    // same anywhere between.
+    std::set<std::tuple<int, int, int, int>> upper_keys;
+    for (const Digit& d : upper) upper_keys.insert({d.sensor, d.ucell, d.vcell, d.charge});
+    std::set<Pixel> on_step;
+    for (const Digit& d : lower)
+      if (upper_keys.erase({d.sensor, d.ucell, d.vcell, d.charge}) == 0) on_step.insert(pixel_of(d));
+    for (const auto& [sensor, u, v, charge] : upper_keys) on_step.insert({sensor, u, v});
     c.digits_expected = theirs.size();
     c.digits_ours = ours.size();
     c.digit_share = identical_share(ours, theirs);
+    c.decided_share = identical_share(ours, theirs, on_step);
+    c.on_step = on_step.size();
+    c.expected = std::move(theirs);
     return c;
   };
   return {compare("expected_f64.npy"), compare("expected.npy")};
@@ -128,19 +160,27 @@ TEST_SUITE("parity") {
         const std::string name = dir.filename().string() + (backend == Backend::reference ? " [reference]" : " [fast]");
         CAPTURE(name);
         const auto [f64, f32] = run_case(dir, backend);
+        // PyTorch's own float32 run against its float64 run: the rounding of float32
+        // activations alone.
+        const double torch_f32_share = identical_share(f32.expected, f64.expected);
         MESSAGE(name << ": vs PyTorch float64: max |tanh diff| = " << f64.max_abs << ", identical digits "
                      << 100.0 * f64.digit_share << " % (" << f64.digits_ours << " ours, " << f64.digits_expected
-                     << " torch); vs PyTorch float32: max |tanh diff| = " << f32.max_abs << ", identical digits "
-                     << 100.0 * f32.digit_share << " %");
+                     << " torch), " << 100.0 * f64.decided_share << " % off the " << f64.on_step
+                     << " pixels within " << kStepMargin << " of a charge step or the cut; vs PyTorch float32: max "
+                     << "|tanh diff| = " << f32.max_abs << ", identical digits " << 100.0 * f32.digit_share
+                     << " %; PyTorch float32 vs float64: " << 100.0 * torch_f32_share << " %");
         CHECK(f64.max_abs <= 1e-4);
         CHECK(f32.max_abs <= 1e-4);
-        // The target is 99.99 %. These random fixtures put many digits near 255 ADU, where a
-        // tanh error of 1e-6 (the rounding of float32 activations between layers, present in
-        // both backends) moves the charge by 7e-4 ADU; PyTorch's own float32 run agrees with
-        // its float64 run on 99.991 % of the digits of the full-width fixture. The worst cases measured are 99.985 %
-        // (fast, biggan_ch4_f16) and 99.988 % (reference, 2 of 16301 digits at full width). The
-        // bound below guards against regressions; every share is printed.
-        CHECK(f64.digit_share >= 0.9998);
+        // The target, 99.99 % identical digits, on the digits the model decides. These random
+        // fixtures put many digits near 255 ADU, where a tanh error of 1e-6 (the rounding of
+        // float32 activations between layers) moves the charge by 7e-4 ADU, so any float32
+        // run flips a few digits that sit on a step, as many as the order of its sums
+        // happens to catch: PyTorch's own float32 run agrees with its float64 run on 99.977 %
+        // to 100 % of all digits, and ours, reference or fast, on 99.975 % to 100 % (4 of the
+        // 16 301 digits of the IEA-GAN full-width fixture), each differing digit within 1e-5
+        // of a step. All digits: 99.9 %.
+        CHECK(f64.decided_share >= 0.9999);
+        CHECK(f64.digit_share >= 0.999);
         CHECK(f64.digits_expected > 0);
         // Two float32 computations differ by both their rounding errors; PyTorch float32
         // itself agrees with float64 on about 99.99 % of the digits of these fixtures.
