@@ -111,8 +111,10 @@ def main():
         out.append(f"| {m['threads']} | {s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f} | {m['gflops']:.1f} | "
                    f"{100 * m['gflops'] / (peak * m['threads']):.0f} % | {1e3 * m['load_seconds']:.0f} ms | "
                    f"{m['peak_rss_mb']:.0f} MB |")
-    out += ["", "The built-in model's load time includes drawing its random weights; a `.pxdg` file is",
-            "memory-mapped and checksummed instead.", ""]
+    out += ["", "GFLOP/s counts the dense arithmetic of the event (201 GMAC); above 100 % of peak, the",
+            "Winograd and phase kernels below do fewer multiplies than that. The built-in model's",
+            "load time includes drawing its random weights; a `.pxdg` file is memory-mapped and",
+            "checksummed instead.", ""]
 
     lines, total_ratio, wins, shapes = conv_table(conv, peak)
     out += ["## Hot convolution shapes, ours beside oneDNN (one core)", "",
@@ -121,7 +123,9 @@ def main():
             "as four phase kernels on the small input); oneDNN gets the upsampled input, made outside",
             "the timed loop, and its fastest primitive for the shape (`bench/bench_conv2d.cpp`). Above",
             "100 % of peak means fewer multiplies than the dense count: the phase kernels of a 2x",
-            "upsampled 3x3 (5x5) convolution do 4/9 (9/25) of them.", ""]
+            "upsampled 5x5 convolution do 9/25 of them; Winograd F(2x2, 2x2) on the phases of a 2x",
+            "upsampled 3x3 does 36/144, F(4x4, 3x3) (from 16x48 up) 36/144 and F(2x2, 3x3) (8x24)",
+            "16/36 of those of a plain 3x3, before their transforms.", ""]
     out += lines
     out += ["", f"Sum over the shapes: **{total_ratio:.2f}x** oneDNN's time; ours at least as fast on "
                 f"{wins} of {shapes} shapes.", ""]
