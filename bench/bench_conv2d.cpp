@@ -216,29 +216,29 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((base + "/avx2").c_str(),
                                    [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx2); })
           ->Unit(benchmark::kMillisecond);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 3 && s.upsample) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel > 1 && s.upsample) {
       benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::direct); });
+        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
       })->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((base + "/avx2-winograd-up2-f2x2").c_str(), [s](benchmark::State& st) {
+      benchmark::RegisterBenchmark((base + "/avx2-winograd-up2").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_up2_f2x2);
+          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_up2);
         });
       })->Unit(benchmark::kMillisecond);
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 3 && !s.upsample) {
       // Every 3x3 algorithm forced, to place the dispatcher's choice between them.
       benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::direct); });
+        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
       })->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark((base + "/avx2-winograd-f2x3").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_f2x3);
+          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f2x3);
         });
       })->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark((base + "/avx2-winograd-f4x3").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_3x3_f32_avx2(a, k::x86::Conv3x3Algorithm::winograd_f4x3);
+          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f4x3);
         });
       })->Unit(benchmark::kMillisecond);
     }

@@ -10,6 +10,6 @@ namespace pxdgen::kernels::x86 {
 
 void conv2d_fused_f32_avx2(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx2>(args); }
 
-void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm) { conv_3x3_forced<SimdAvx2>(args, algorithm); }
+void conv2d_forced_f32_avx2(const Conv2dArgs& args, ConvAlgorithm algorithm) { conv_forced<SimdAvx2>(args, algorithm); }
 
 }  // namespace pxdgen::kernels::x86

@@ -873,56 +873,48 @@ void conv_kxk_direct(const Conv2dArgs& a) {
 }
 
 // Defined in conv2d_winograd.hpp, included at the end of this file.
-enum class WinogradTile { none, f2x3, f4x3, up2_f2x2 };
+enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3 };
 inline WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
 
-/// The 3x3 convolution, plain or of the upsampled input, by the direct tiles.
+/// The convolution by the direct tiles; kernels other than 1, 3, 5 go to the reference.
 template <class V>
-void conv_3x3_direct(const Conv2dArgs& a) {
-  if (a.upsample2x) return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);
-  conv_kxk_direct<V, 3>(a);
-}
-
-/// The 3x3 convolution by Winograd where it measured faster, else the direct tiles.
-template <class V>
-void conv_3x3(const Conv2dArgs& a) {
-  const WinogradTile tile = winograd_tile_for(a);
-  if (tile != WinogradTile::none) return conv_winograd<V>(a, tile);
-  conv_3x3_direct<V>(a);
-}
-
-/// The 3x3 convolution by `algorithm` whatever the shape (for the tests and benchmarks; see
-/// entry_points.hpp); other kernels as conv2d_fused_tiled.
-template <class V>
-void conv_3x3_forced(const Conv2dArgs& a, Conv3x3Algorithm algorithm);
-
-/// The fused convolution on V; kernels other than 1, 3, 5 go to the reference.
-template <class V>
-void conv2d_fused_tiled(const Conv2dArgs& a) {
-  if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
-  if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv2d_fused_tiled<V>(residual_added_first<V>(a));
+void conv_direct(const Conv2dArgs& a) {
   switch (a.kernel * 2 + (a.upsample2x ? 1 : 0)) {
     case 2: return conv_pointwise<V, V::wide_oc, V::wide_vecs>(a);
     case 3: return conv_up2<V, 1, V::up_oc, V::up_vecs>(a);
-    case 6:
-    case 7: return conv_3x3<V>(a);
+    case 6: return conv_kxk_direct<V, 3>(a);
+    case 7: return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);
     case 10: return conv_kxk_direct<V, 5>(a);
     case 11: return conv_up2<V, 5, V::up_oc, V::up_vecs>(a);
     default: return conv2d_fused_f32_ref(a);
   }
 }
 
+/// The fused convolution on V: Winograd where it measured faster, else the direct tiles.
 template <class V>
-void conv_3x3_forced(const Conv2dArgs& a, Conv3x3Algorithm algorithm) {
-  if (a.kernel != 3 || a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return conv2d_fused_tiled<V>(a);
-  if (a.residual != nullptr) return conv_3x3_forced<V>(residual_added_first<V>(a), algorithm);
+void conv2d_fused_tiled(const Conv2dArgs& a) {
+  if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
+  if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv2d_fused_tiled<V>(residual_added_first<V>(a));
+  const WinogradTile tile = winograd_tile_for(a);
+  if (tile != WinogradTile::none) return conv_winograd<V>(a, tile);
+  conv_direct<V>(a);
+}
+
+/// The fused convolution by `algorithm` whatever the shape (for the tests and benchmarks; see
+/// entry_points.hpp).
+template <class V>
+void conv_forced(const Conv2dArgs& a, ConvAlgorithm algorithm) {
+  if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
+  if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv_forced<V>(residual_added_first<V>(a), algorithm);
   WinogradTile tile = WinogradTile::none;
-  if (algorithm == Conv3x3Algorithm::winograd_f2x3 && !a.upsample2x) tile = WinogradTile::f2x3;
-  if (algorithm == Conv3x3Algorithm::winograd_f4x3 && !a.upsample2x) tile = WinogradTile::f4x3;
-  if (algorithm == Conv3x3Algorithm::winograd_up2_f2x2 && a.upsample2x) tile = WinogradTile::up2_f2x2;
-  if (tile == WinogradTile::none) return conv_3x3_direct<V>(a);
+  const bool plain_3x3 = a.kernel == 3 && !a.upsample2x;
+  if (algorithm == ConvAlgorithm::winograd_f2x3 && plain_3x3) tile = WinogradTile::f2x3;
+  if (algorithm == ConvAlgorithm::winograd_f4x3 && plain_3x3) tile = WinogradTile::f4x3;
+  if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 3) tile = WinogradTile::up2_3x3_f2x2;
+  if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 5) tile = WinogradTile::up2_5x5_f2x3;
+  if (tile == WinogradTile::none) return conv_direct<V>(a);
   conv_winograd<V>(a, tile);
 }
 

@@ -92,6 +92,21 @@ struct WinogradRows {
   }
 };
 
+/// out[4 t + j] (+)= y[j][t] + bias for the lanes t of one vector: the first `valid` of the
+/// 4 L columns (columns 2n are y0 y2 interleaved, 2n + 1 y1 y3).
+template <class V>
+void store_4_columns(const typename V::vec* y, typename V::vec bias, float* out, int valid, bool accumulate) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  vec even_lo, even_hi, odd_lo, odd_hi, v[4];
+  V::interleave(V::add(y[0], bias), V::add(y[2], bias), even_lo, even_hi);
+  V::interleave(V::add(y[1], bias), V::add(y[3], bias), odd_lo, odd_hi);
+  V::interleave(even_lo, odd_lo, v[0], v[1]);
+  V::interleave(even_hi, odd_hi, v[2], v[3]);
+#pragma GCC unroll 4
+  for (int n = 0; n < 4; ++n) store_vec<V>(out + n * L, v[n], imin(valid - n * L, L), accumulate);
+}
+
 /// The `rows` (1 to 4) output rows at out of one tile row of 4 x 4 tiles (+)= bias + the
 /// 6 x 6 products at src through T::transform_output, columns first, then rows.
 template <class V, class T>
@@ -115,15 +130,7 @@ void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::
     for (int i = 0; i < rows; ++i) {
       vec y[4];
       T::template transform_output<V>(s[i], y);
-      // Output column 4 tx + j is y[j][tx]: columns 2n are y0 y2 interleaved, 2n + 1 y1 y3.
-      vec even_lo, even_hi, odd_lo, odd_hi, v[4];
-      V::interleave(V::add(y[0], bias), V::add(y[2], bias), even_lo, even_hi);
-      V::interleave(V::add(y[1], bias), V::add(y[3], bias), odd_lo, odd_hi);
-      V::interleave(even_lo, odd_lo, v[0], v[1]);
-      V::interleave(even_hi, odd_hi, v[2], v[3]);
-      float* row = out + static_cast<size_t>(i) * width + 4 * tx;
-#pragma GCC unroll 4
-      for (int n = 0; n < 4; ++n) store_vec<V>(row + n * L, v[n], imin(valid - n * L, L), accumulate);
+      store_4_columns<V>(y, bias, out + static_cast<size_t>(i) * width + 4 * tx, valid, accumulate);
     }
   }
 }
@@ -131,11 +138,11 @@ void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::
 /// F(2x2, 3x3): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
 struct WinogradF2x3 {
-  static constexpr int m = 2, step = 2, points = 16;
+  static constexpr int m = 2, step = 2, points = 16, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g.
-  static void weights(const float* g, float* dst, size_t per_point) {
+  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
     float gg[4][3];  // G g
     for (int j = 0; j < 3; ++j) {
       gg[0][j] = g[j];
@@ -185,8 +192,8 @@ struct WinogradF2x3 {
 
   /// The `rows` (1 or 2) output rows at out of one tile row (+)= bias + A^T M A.
   template <class V>
-  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
-                     int width, bool accumulate) {
+  static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
+                     float* out, int rows, int width, bool accumulate) {
     using vec = typename V::vec;
     constexpr int L = V::lanes;
     for (int tx = 0; tx < tw; tx += L) {
@@ -220,11 +227,11 @@ struct WinogradF2x3 {
 /// B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 struct WinogradF4x3 {
-  static constexpr int m = 4, step = 4, points = 36;
+  static constexpr int m = 4, step = 4, points = 36, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
-  static void weights(const float* g, float* dst, size_t per_point) {
+  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
     static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
                                        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -290,8 +297,8 @@ struct WinogradF4x3 {
   }
 
   template <class V>
-  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
-                     int width, bool accumulate) {
+  static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
+                     float* out, int rows, int width, bool accumulate) {
     store_4x4_tiles<V, WinogradF4x3>(src, point_stride, tw, bias, out, rows, width, accumulate);
   }
 };
@@ -304,11 +311,11 @@ struct WinogradF4x3 {
 /// phases' 3 transformed values make 6 points, so 36 multiplies give 16 outputs (64 direct).
 /// All transforms are sums and differences: the rounding is that of the direct sum.
 struct WinogradUp2F2x2 {
-  static constexpr int m = 4, step = 2, points = 36;
+  static constexpr int m = 4, step = 2, points = 36, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = true;
 
   /// Per dimension, the 6 transformed taps: G (g0, g1 + g2) then G (g0 + g1, g2).
-  static void weights(const float* g, float* dst, size_t per_point) {
+  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
     float gg[6][3];  // R g, R the 6 x 3 map above
     for (int j = 0; j < 3; ++j) {
       const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
@@ -376,9 +383,71 @@ struct WinogradUp2F2x2 {
   }
 
   template <class V>
-  static void output(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
-                     int width, bool accumulate) {
+  static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
+                     float* out, int rows, int width, bool accumulate) {
     store_4x4_tiles<V, WinogradUp2F2x2>(src, point_stride, tw, bias, out, rows, width, accumulate);
+  }
+};
+
+/// The 5x5 convolution of the 2x nearest-upsampled input. Output row 2i + p reads small rows
+/// i - 1, i, i + 1 with taps (g0 + g1, g2 + g3, g4) (p = 0) or (g0, g1 + g2, g3 + g4) (p = 1):
+/// two 3-tap filters over the same rows, each done by F(2, 3) (WinogradF2x3's matrices). A
+/// tile is 4 x 4 outputs (2 x 2 small pixels, both phases each way) from the 4 x 4 small patch
+/// at rows and columns 2t - 1 .. 2t + 2, whose one transform serves all four phases: 4 weight
+/// sets (phase py * 2 + px) of 16 points, 64 multiplies for 16 outputs (144 direct).
+struct WinogradUp2F2x3 {
+  static constexpr int m = 4, step = 2, points = 16, kernel = 5, weight_sets = 4;
+  static constexpr bool upsample = true;
+
+  /// G h G^T for the 3x3 phase kernel h of phase `set` of the 5x5 kernel g.
+  static void weights(const float* g, int set, float* dst, size_t per_point) {
+    // Kernel taps k of phase p land on small tap kTapOf[p][k].
+    static constexpr int kTapOf[2][5] = {{0, 0, 1, 1, 2}, {0, 1, 1, 2, 2}};
+    const int py = set / 2, px = set % 2;
+    float h[9] = {};
+    for (int ky = 0; ky < 5; ++ky)
+      for (int kx = 0; kx < 5; ++kx) h[kTapOf[py][ky] * 3 + kTapOf[px][kx]] += g[ky * 5 + kx];
+    WinogradF2x3::weights(h, 0, dst, per_point);
+  }
+
+  template <class V>
+  static void input(const WinogradRows<V, 2>& rows, int r, int tw, float* dst, size_t point_stride) {
+    WinogradF2x3::input<V>(rows, r, tw, dst, point_stride);
+  }
+
+  /// Phase (py, px)'s products at src + (2 py + px) set_stride; its 2 x 2 outputs (A^T M A) go
+  /// to rows 2 a + py and columns 2 b + px of the tile.
+  template <class V>
+  static void output(const float* src, size_t point_stride, size_t set_stride, int tw, typename V::vec bias,
+                     float* out, int rows, int width, bool accumulate) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    for (int tx = 0; tx < tw; tx += L) {
+      vec y[2][2][2][2];  // [py][px][a][b]
+#pragma GCC unroll 4
+      for (int set = 0; set < 4; ++set) {
+        vec s[4], d[4];  // A^T M: rows combined first, per column
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const float* p = src + set * set_stride + tx + k * point_stride;
+          const vec m0 = V::load(p), m1 = V::load(p + 4 * point_stride);
+          const vec m2 = V::load(p + 8 * point_stride), m3 = V::load(p + 12 * point_stride);
+          s[k] = V::add(V::add(m0, m1), m2);
+          d[k] = V::sub(V::sub(m1, m2), m3);
+        }
+        vec(&t)[2][2] = y[set / 2][set % 2];
+        t[0][0] = V::add(V::add(s[0], s[1]), s[2]);
+        t[0][1] = V::sub(V::sub(s[1], s[2]), s[3]);
+        t[1][0] = V::add(V::add(d[0], d[1]), d[2]);
+        t[1][1] = V::sub(V::sub(d[1], d[2]), d[3]);
+      }
+      const int valid = imin(4 * L, width - 4 * tx);
+      for (int i = 0; i < rows; ++i) {
+        const int a = i / 2, py = i % 2;
+        const vec row[4] = {y[py][0][a][0], y[py][1][a][0], y[py][0][a][1], y[py][1][a][1]};
+        store_4_columns<V>(row, bias, out + static_cast<size_t>(i) * width + 4 * tx, valid, accumulate);
+      }
+    }
   }
 };
 
@@ -430,14 +499,20 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 ///  - F(4x4, 3x3): 1.1x to 1.5x faster than F(2x2, 3x3) on images of 16x48 (48 tiles of 4x4)
 ///    and up (1.5x at 64 channels and 64x192, 1.3x at 16 and 32 channels); 0.55x at 8x24 and
 ///    0.3x at 4x12, where its 36-point weight transform of 128 x 128 kernels dominates.
-///  - upsampled, F(2x2, 2x2) per phase: 1.1x (16 channels, 128x384 input) to 1.65x (64
+///  - upsampled 3x3, F(2x2, 2x2) per phase: 1.1x (16 channels, 128x384 input) to 1.65x (64
 ///    channels, 32x96) faster than the direct phase tiles from 8x24 inputs (48 tiles) up;
 ///    0.93x at 4x12.
-/// Fewer than 16 channels were not measured.
+///  - upsampled 5x5, F(2x2, 3x3) per phase, over the WGAN ConvNet shapes (CPU time, machine
+///    busy): 1.2x (512 -> 256, 8x24 input), 1.35x (16x48), 2.0x (32x96), 1.8x (64x192) and
+///    1.3x for one output channel (32 -> 1, 128x384), whose 4 weight sets still fill the GEMM
+///    rows.
+/// Fewer than 16 input channels were not measured.
 inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
-  if (a.kernel != 3 || a.channels < 16 || a.out_channels < 16) return WinogradTile::none;
+  if (a.channels < 16) return WinogradTile::none;
   const auto tiles = [&](int m) { return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m); };
-  if (a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_f2x2 : WinogradTile::none;
+  if (a.kernel == 5) return a.upsample2x && tiles(2) >= 32 ? WinogradTile::up2_5x5_f2x3 : WinogradTile::none;
+  if (a.kernel != 3 || a.out_channels < 16) return WinogradTile::none;
+  if (a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_3x3_f2x2 : WinogradTile::none;
   if (tiles(4) >= 48) return WinogradTile::f4x3;
   if (tiles(2) >= 32) return WinogradTile::f2x3;
   return WinogradTile::none;
@@ -454,9 +529,11 @@ void conv_winograd(const Conv2dArgs& a) {
   constexpr size_t kBandBytes = 256 * 1024;
   const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
   if (OC <= 0 || H <= 0 || W <= 0) return;
+  // The GEMMs' rows: each weight set's output channels, set after set.
+  const int gemm_rows = OC * T::weight_sets;
   const int out_h = T::upsample ? 2 * H : H, out_w = T::upsample ? 2 * W : W;
   const int th = div_up(H, S), tw = div_up(W, S);
-  const size_t row_bytes = static_cast<size_t>(P) * sizeof(float) * (C + OC) * tw;
+  const size_t row_bytes = static_cast<size_t>(P) * sizeof(float) * (C + gemm_rows) * tw;
   const int band_rows = imin(th, imax(1, static_cast<int>(kBandBytes / row_bytes)));
   // Tiles per point and channel: the GEMM's whole vectors, plus a vector of slack for the
   // transforms' row overrun.
@@ -464,9 +541,9 @@ void conv_winograd(const Conv2dArgs& a) {
   const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), gemm_step)) + L;
   const int part = round_up(tw, L) + L;
 
-  const size_t u_point = point_stride_for(static_cast<size_t>(OC) * C);
+  const size_t u_point = point_stride_for(static_cast<size_t>(gemm_rows) * C);
   const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
-  const size_t m_point = point_stride_for(static_cast<size_t>(OC) * stride);
+  const size_t m_point = point_stride_for(static_cast<size_t>(gemm_rows) * stride);
 
   ScratchLayout layout;
   const size_t u_at = layout.add(P * u_point * sizeof(float));
@@ -484,14 +561,17 @@ void conv_winograd(const Conv2dArgs& a) {
                                 reinterpret_cast<float*>(scratch + ring_at)};
   zero_floats(padded, static_cast<size_t>(S) * part);
 
-  const OcBlocks blocks(OC, M);
+  const OcBlocks blocks(gemm_rows, M);
+  constexpr int taps = T::kernel * T::kernel;
   // Channel-major within a block, so each point's runs are written in order.
   for (int b = 0; b < blocks.count; ++b) {
-    const int oc0 = blocks.first(b), m = blocks.size(b);
+    const int row0 = blocks.first(b), m = blocks.size(b);
     for (int c = 0; c < C; ++c)
-      for (int i = 0; i < m; ++i)
-        T::weights(a.weight + (static_cast<size_t>(oc0 + i) * C + c) * 9,
-                   u + static_cast<size_t>(oc0) * C + static_cast<size_t>(c) * m + i, u_point);
+      for (int i = 0; i < m; ++i) {
+        const int set = (row0 + i) / OC, oc = (row0 + i) % OC;
+        T::weights(a.weight + (static_cast<size_t>(oc) * C + c) * taps, set,
+                   u + static_cast<size_t>(row0) * C + static_cast<size_t>(c) * m + i, u_point);
+      }
   }
 
   const size_t out_plane = static_cast<size_t>(out_h) * out_w;
@@ -526,7 +606,7 @@ void conv_winograd(const Conv2dArgs& a) {
     for (int oc = 0; oc < OC; ++oc) {
       const typename V::vec bias = V::set1(a.bias != nullptr ? a.bias[oc] : 0.0f);
       for (int r = r0; r < r0 + rn; ++r)
-        T::template output<V>(mt + oc * stride + static_cast<size_t>(r - r0) * tw, m_point, tw, bias,
+        T::template output<V>(mt + oc * stride + static_cast<size_t>(r - r0) * tw, m_point, OC * stride, tw, bias,
                               a.out + oc * out_plane + static_cast<size_t>(T::m * r) * out_w,
                               imin(T::m, out_h - T::m * r), out_w, accumulate);
     }
@@ -537,7 +617,8 @@ void conv_winograd(const Conv2dArgs& a) {
 /// upsampled input, F(2x2, 3x3) or F(4x4, 3x3) for the plain one).
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
-  if (tile == WinogradTile::up2_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
+  if (tile == WinogradTile::up2_3x3_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
+  if (tile == WinogradTile::up2_5x5_f2x3) return conv_winograd<V, WinogradUp2F2x3>(a);
   if (tile == WinogradTile::f4x3) return conv_winograd<V, WinogradF4x3>(a);
   conv_winograd<V, WinogradF2x3>(a);
 }

@@ -16,13 +16,14 @@ void conv2d_fused_f32_avx2(const Conv2dArgs& args);
 /// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
 void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 
-/// The algorithms for the 3x3 convolution. The entry points above choose by shape; these
-/// force one, so benchmarks and tests can compare them on any shape. The Winograd F(2x2, 3x3)
-/// and F(4x4, 3x3) apply to the plain input only, winograd_up2_f2x2 to the upsampled one only;
-/// asked of the other kind of input, they run direct.
-enum class Conv3x3Algorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2_f2x2 };
-void conv2d_3x3_f32_avx2(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
-void conv2d_3x3_f32_avx512(const Conv2dArgs& args, Conv3x3Algorithm algorithm);
+/// The algorithms of the fused convolution. The entry points above choose by shape; these
+/// force one, so benchmarks and tests can compare them on any shape. Winograd F(2x2, 3x3) and
+/// F(4x4, 3x3) apply to the plain 3x3 convolution, winograd_up2 to the 3x3 and 5x5 ones of the
+/// upsampled input (F(2x2, 2x2) and F(2x2, 3x3) per output phase); asked of another shape,
+/// they run direct.
+enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2 };
+void conv2d_forced_f32_avx2(const Conv2dArgs& args, ConvAlgorithm algorithm);
+void conv2d_forced_f32_avx512(const Conv2dArgs& args, ConvAlgorithm algorithm);
 
 /// The linear layer, AVX2 + FMA (kernels/x86/linear_f32_avx2.cpp).
 void linear_f32_avx2(const float* x, int rows, int in, const float* weight, const float* bias, int out,

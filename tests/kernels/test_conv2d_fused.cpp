@@ -232,38 +232,39 @@ double dispatched_scale(const Shape& s) {
   return unit_scale(s);
 }
 
-/// Plain 3x3 by each Winograd tile alone, whatever the dispatcher would pick.
+/// Each Winograd tile alone, whatever the dispatcher would pick: F(2x2, 3x3) and F(4x4, 3x3)
+/// for the plain 3x3, F(2x2, 2x2) or F(2x2, 3x3) per phase for the upsampled 3x3 or 5x5.
 std::vector<Impl> winograd_implementations() {
   std::vector<Impl> v;
 #if defined(PXDGEN_TEST_X86)
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool avx512 = __builtin_cpu_supports("avx512f");
-  using Algorithm = k::x86::Conv3x3Algorithm;
-  v.push_back({"F(2x2,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, Algorithm::winograd_f2x3); },
+  using Algorithm = k::x86::ConvAlgorithm;
+  v.push_back({"F(2x2,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f2x3); },
                avx2, unit_scale});
-  v.push_back({"F(4x4,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, Algorithm::winograd_f4x3); },
+  v.push_back({"F(4x4,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f4x3); },
                avx2, f4x3_scale});
-  v.push_back({"up2 F(2x2,2x2) avx2",
-               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx2(a, Algorithm::winograd_up2_f2x2); }, avx2,
+  v.push_back({"up2 Winograd avx2",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_up2); }, avx2,
                unit_scale});
   v.push_back({"F(2x2,3x3) avx512f",
-               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, Algorithm::winograd_f2x3); }, avx512,
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x3); }, avx512,
                unit_scale});
   v.push_back({"F(4x4,3x3) avx512f",
-               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, Algorithm::winograd_f4x3); }, avx512,
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f4x3); }, avx512,
                f4x3_scale});
-  v.push_back({"up2 F(2x2,2x2) avx512f",
-               [](const k::Conv2dArgs& a) { k::x86::conv2d_3x3_f32_avx512(a, Algorithm::winograd_up2_f2x2); }, avx512,
+  v.push_back({"up2 Winograd avx512f",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_up2); }, avx512,
                unit_scale});
   // Through the same forcing template as the ISA entries.
   v.push_back({"F(2x2,3x3) portable16",
-               [](const k::Conv2dArgs& a) { k::x86::conv_3x3_forced<SimdPortable16>(a, Algorithm::winograd_f2x3); }, true,
+               [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x3); }, true,
                unit_scale});
   v.push_back({"F(4x4,3x3) portable16",
-               [](const k::Conv2dArgs& a) { k::x86::conv_3x3_forced<SimdPortable16>(a, Algorithm::winograd_f4x3); }, true,
+               [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f4x3); }, true,
                f4x3_scale});
-  v.push_back({"up2 F(2x2,2x2) portable16",
-               [](const k::Conv2dArgs& a) { k::x86::conv_3x3_forced<SimdPortable16>(a, Algorithm::winograd_up2_f2x2); },
+  v.push_back({"up2 Winograd portable16",
+               [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_up2); },
                true, unit_scale});
 #endif
   return v;
@@ -414,7 +415,8 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
   check_shapes("residual winograd",
                {{32, 16, 48, 32, 3, false, true, false, true, up},
                 {16, 12, 20, 24, 3, false, true, true, true, same},
-                {16, 8, 24, 16, 3, true, true, false, true, same}},
+                {16, 8, 24, 16, 3, true, true, false, true, same},
+                {16, 8, 24, 24, 5, true, true, true, true, same}},
                winograd_implementations(), 2000);
 }
 
@@ -450,8 +452,8 @@ TEST_CASE("fused conv: several threads at once, each with its own buffers") {
 
 TEST_CASE("fused conv: Winograd on sizes, channels and flags") {
   // Odd heights and widths (a last tile half outside the image), widths off the vector and
-  // tile multiples, 1 to 3 rows, channel counts off the GEMM's output block; each plain and
-  // upsampled (the entries for the other kind of input run direct).
+  // tile multiples, 1 to 3 rows, channel counts off the GEMM's output block; 3x3 plain and
+  // upsampled, 5x5 upsampled (the entries for another kind of shape run direct).
   const int sizes[][2] = {{1, 1}, {1, 9}, {2, 3}, {3, 13}, {5, 7}, {7, 5}, {2, 17}, {3, 33}, {9, 31}, {11, 50}, {6, 48}};
   const int chans[] = {1, 3, 16, 17, 32, 64, 128};
   std::vector<Shape> shapes;
@@ -461,6 +463,7 @@ TEST_CASE("fused conv: Winograd on sizes, channels and flags") {
       const int oc = chans[(i * 3 + 1) % 7];
       ++i;
       for (bool up : {false, true}) shapes.push_back({c, sz[0], sz[1], oc, 3, up, i % 2 == 0, i % 3 == 0, i % 4 != 1});
+      shapes.push_back({c, sz[0], sz[1], oc, 5, true, i % 2 == 1, i % 3 == 1, i % 4 != 2});
     }
   for (int act = 0; act < 2; ++act)
     for (int acc = 0; acc < 2; ++acc)
@@ -480,6 +483,9 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
       {32, 32, 96, 32, 3, true, true, true, true},
       {64, 16, 48, 64, 3, true, true, false, true},
       {128, 4, 12, 128, 3, true, true, false, true},
+      {32, 64, 96, 16, 5, true, true, false, true},   // the WGAN ConvNet's 5x5 of the upsampled input
+      {128, 16, 48, 64, 5, true, true, true, true},
+      {512, 8, 24, 256, 5, true, true, false, true},
   };
   check_shapes("winograd production", shapes, winograd_implementations(), 1000);
 }
