@@ -28,7 +28,7 @@
 ///    tensor never exists. Both column phases share the input loads and are interleaved into
 ///    the output row at the store.
 ///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
-///  - 3x3 without upsampling on the shapes where it pays: Winograd F(2x2, 3x3) or F(4x4, 3x3)
+///  - 3x3, and 5x5 on an upsampled input, on the shapes where it pays: Winograd
 ///    (conv2d_winograd.hpp).
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
 /// split into chunks whose partial sums accumulate in the output.

@@ -1,29 +1,35 @@
 #pragma once
 /// @file conv2d_winograd.hpp
-/// The plain 3x3 fused convolution (stride 1, zero padding 1, no upsampling) by Winograd
-/// F(2x2, 3x3) or F(4x4, 3x3), over the same vector traits V as conv2d_fused_tiled.hpp (which
-/// includes this file at its end and calls it for the shapes where it measured faster than
-/// the direct tiles).
+/// The 3x3 and 5x5 fused convolutions by Winograd, over the same vector traits V as
+/// conv2d_fused_tiled.hpp (which includes this file at its end and calls it for the shapes
+/// where it measured faster than the direct tiles, see winograd_tile_for):
+///  - plain 3x3: F(2x2, 3x3) or F(4x4, 3x3);
+///  - 3x3 of the 2x nearest-upsampled input: F(2x2, 2x2) on each output phase's 2-tap filters;
+///  - 5x5 of the upsampled input: F(2x2, 3x3) on each phase's 3-tap filters, one input
+///    transform for the four phases.
 ///
-/// Each m x m output tile comes from an a x a input patch d (a = m + 2):
-/// Y = A^T [(G g G^T) . (B^T d B)] A, so a tile costs a^2 multiplies per (input, output
-/// channel) pair instead of 9 m^2: 16 for 4 outputs (F(2x2, 3x3)), 36 for 16 (F(4x4, 3x3)).
-/// Per call:
-///  - weights: U = G g G^T for every (output, input) channel pair, stored per transform point
-///    xi (a^2 of them) as [xi][output block][channel][block lane], the GEMM's broadcast order;
+/// Each tile of outputs comes from an a x a input patch d: Y = A^T [(G g G^T) . (B^T d B)] A,
+/// so a tile costs a^2 multiplies per (input, output channel) pair and weight set instead of
+/// the direct sum's taps x outputs: 16 for 4 outputs (F(2x2, 3x3), 36 direct), 36 for 16
+/// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144). Per call:
+///  - weights: U = G g G^T for every (output, input) channel pair and weight set, stored per
+///    transform point xi as [xi][row block][channel][block lane], the GEMM's broadcast order,
+///    the GEMM's rows being the output channels of each weight set in turn;
 ///  - in bands of tile rows (sized so the band's transformed input and products stay near L2):
 ///    input transform V = B^T d B of act(in) into [xi][channel][tile], the band's tiles
 ///    flattened row after row, so the vector dimension runs along the tiles of a row;
-///    a^2 GEMMs M[xi] = U[xi] (OC x C) V[xi] (C x tiles) with register tiles of wide_oc output
-///    channels x wide_vecs vectors of tiles; output transform A^T M A plus bias, stored or
-///    added, the m column phases interleaved back into the row.
-/// The input rows are activated once per channel and split into m column phases, so the a
-/// columns of the tiles of one vector are a unaligned loads (patch column j of tile tx is
-/// padded column m tx + j, i.e. phase j % m at tx + j / m).
+///    one GEMM per point M[xi] = U[xi] (rows x C) V[xi] (C x tiles) with register tiles of
+///    wide_oc rows x wide_vecs vectors of tiles; output transform A^T M A plus bias, stored
+///    or added, the column phases interleaved back into the row.
+/// The input rows are activated once per channel and split into `step` column phases (the
+/// tiles' spacing on the input), so the columns of the tiles of one vector are unaligned
+/// loads (patch column j of tile tx is padded column step tx + j, i.e. phase j % step at
+/// tx + j / step).
 ///
 /// Rounding: F(2x2, 3x3) only adds and halves exactly representable values, a few more float32
-/// additions per output than the direct sum. F(4x4, 3x3) scales by up to 5 in B and 8 in A and
-/// rounds G's sixths and 24ths: its error is several times larger (the tests bound both).
+/// additions per output than the direct sum, as do the upsampled tiles. F(4x4, 3x3) scales by
+/// up to 5 in B and 8 in A and rounds G's sixths and 24ths: its error is several times larger
+/// (the tests bound both).
 ///
 /// Internal linkage and no standard-library templates, for the reasons given in
 /// conv2d_fused_tiled.hpp.
@@ -518,7 +524,7 @@ inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
   return WinogradTile::none;
 }
 
-/// The 3x3 fused convolution by Winograd with the tile T (see the file comment): tiles of
+/// The fused convolution by Winograd with the tile T (see the file comment): tiles of
 /// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample).
 template <class V, class T>
 void conv_winograd(const Conv2dArgs& a) {
@@ -613,8 +619,7 @@ void conv_winograd(const Conv2dArgs& a) {
   }
 }
 
-/// The 3x3 fused convolution by the Winograd tile `tile` (F(2x2, 2x2) per phase for the
-/// upsampled input, F(2x2, 3x3) or F(4x4, 3x3) for the plain one).
+/// The fused convolution by the Winograd tile `tile`.
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
   if (tile == WinogradTile::up2_3x3_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
