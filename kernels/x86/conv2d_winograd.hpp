@@ -98,6 +98,22 @@ struct WinogradRows {
   }
 };
 
+/// dst[(6 i + k) point_stride] = T::transform_input of column k of the R patch rows t, each
+/// already transformed to 6 values: the 36 points of one vector of tiles.
+template <class V, class T, int R>
+void store_6x6_points(const typename V::vec (&t)[R][6], float* dst, size_t point_stride) {
+  using vec = typename V::vec;
+#pragma GCC unroll 6
+  for (int k = 0; k < 6; ++k) {
+    vec column[R], u[6];
+#pragma GCC unroll 6
+    for (int j = 0; j < R; ++j) column[j] = t[j][k];
+    T::template transform_input<V>(column, u);
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; ++i) V::store(dst + (6 * i + k) * point_stride, u[i]);
+  }
+}
+
 /// out[4 t + j] (+)= y[j][t] + bias for the lanes t of one vector: the first `valid` of the
 /// 4 L columns (columns 2n are y0 y2 interleaved, 2n + 1 y1 y3).
 template <class V>
@@ -290,15 +306,7 @@ struct WinogradF4x3 {
                           V::load(ph[j][3] + tx), V::load(ph[j][0] + tx + 1), V::load(ph[j][1] + tx + 1)};
         transform_input<V>(d, t[j]);
       }
-#pragma GCC unroll 6
-      for (int k = 0; k < 6; ++k) {
-        const vec column[6] = {t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k]};
-        vec u[6];
-        transform_input<V>(column, u);
-        float* p = dst + tx + k * point_stride;
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; ++i) V::store(p + 6 * i * point_stride, u[i]);
-      }
+      store_6x6_points<V, WinogradF4x3>(t, dst + tx, point_stride);
     }
   }
 
@@ -376,15 +384,7 @@ struct WinogradUp2F2x2 {
         const vec d[4] = {V::load(e[j] + tx), V::load(o[j] + tx), V::load(e[j] + tx + 1), V::load(o[j] + tx + 1)};
         transform_input<V>(d, t[j]);
       }
-#pragma GCC unroll 6
-      for (int k = 0; k < 6; ++k) {
-        const vec column[4] = {t[0][k], t[1][k], t[2][k], t[3][k]};
-        vec u[6];
-        transform_input<V>(column, u);
-        float* p = dst + tx + k * point_stride;
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; ++i) V::store(p + 6 * i * point_stride, u[i]);
-      }
+      store_6x6_points<V, WinogradUp2F2x2>(t, dst + tx, point_stride);
     }
   }
 
