@@ -21,18 +21,15 @@ struct Generator::Impl {
   std::vector<Workspace> workspaces;          // one per thread
   std::vector<std::vector<float>> logits;     // one 256 x 768 image per thread
   // Digits of this event, appended by each thread to its own buffer, and where each
-  // sensor's run of them lies. Buffers are reused across events: buffers allocated per
-  // sensor per event fragmented the heap of each thread and resident memory crept up over
-  // a run. Each buffer is grown and touched to hold the largest event so far: a thread's
-  // share of an event varies with the dynamic schedule, and growing by doubling on a new
-  // largest share made resident memory step up long after the largest event.
+  // sensor's run of them lies. Buffers are reused across events: sized by whole events,
+  // they settle after a few, where buffers allocated per sensor per event fragmented the
+  // heap of each thread and resident memory crept up over a run.
   struct SensorDigits {
     int thread = 0;
     size_t begin = 0, end = 0;
   };
   std::vector<std::vector<Digit>> thread_digits;  // one per thread
   std::vector<SensorDigits> sensor_digits;        // one per generated sensor
-  size_t largest_event = 0;                       // digits
   std::vector<float> z, rdof, cond;
 };
 
@@ -144,14 +141,6 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
       const std::vector<Digit>& buffer = g.thread_digits[run.thread];
       digits->insert(digits->end(), buffer.begin() + static_cast<std::ptrdiff_t>(run.begin),
                      buffer.begin() + static_cast<std::ptrdiff_t>(run.end));
-    }
-    if (digits->size() > g.largest_event) {
-      g.largest_event = digits->size();
-      for (std::vector<Digit>& buffer : g.thread_digits) {
-        buffer.clear();
-        buffer.resize(g.largest_event);
-        buffer.clear();
-      }
     }
   }
 }
