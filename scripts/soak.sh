@@ -4,9 +4,10 @@
 #  1. `pxdgen generate` of 2000 events with 2 threads on a small IEA-GAN (the ch = 4 model
 #     of the PyTorch fixtures) into HDF5, printing resident memory (VmRSS from /proc) after
 #     the warm-up, halfway and at the end. Digit counts are heavy-tailed (this run: mean
-#     ~190k an event, largest ~700k) and the digit buffers keep the size of the largest
-#     event so far (about 40 bytes a digit, over the engine, the caller and the writer), so
-#     memory may rise when a larger event comes; a leak or an unbounded cache rises anyway.
+#     ~190k an event, largest ~700k) and the digit buffers of the engine and the caller keep
+#     the size of the largest event so far (up to 40 bytes a digit: they grow by doubling),
+#     so memory may rise when a larger event comes; the HDF5 writer's buffer has a fixed
+#     size. A leak or an unbounded cache rises anyway.
 #     It fails if VmRSS grew over the second half by more than 8 MiB plus 40 bytes for each
 #     digit by which the largest event grew in that half.
 #  2. valgrind memcheck on a short run of the CLI (convert, then generate 2 events):

@@ -207,10 +207,12 @@ TEST_CASE("hdf5 reader: events come back as written, with the file's attributes"
 TEST_CASE("hdf5 writer: large events cross the write buffer and the read blocks intact") {
   ScratchDir tmp("large");
   const std::string path = tmp / "digits.h5";
-  // 3 x 240 000 digits: more than one internal flush (2^19 rows) and one read block.
+  // More digits than the write buffer (2^19 rows) and the read block: the second event
+  // spans three buffers, the third starts in a partly filled one.
+  const int sizes[3] = {240000, 1100000, 240000};
   std::vector<std::vector<Digit>> events(3);
   for (int e = 0; e < 3; ++e)
-    for (int i = 0; i < 240000; ++i)
+    for (int i = 0; i < sizes[e]; ++i)
       events[e].push_back({static_cast<uint16_t>((i / 6000 + e) % 40), static_cast<uint16_t>(i % 250),
                            static_cast<uint16_t>((i / 250) % 768), static_cast<uint16_t>(1 + (i + e) % 255)});
   {

@@ -264,6 +264,15 @@ struct Hdf5DigitWriter::Impl {
   std::vector<uint64_t> offsets, numbers;
   bool broken = false;  ///< a write failed: the file can no longer be trusted
   bool done = false;
+
+  void reserve(size_t rows, size_t events) {
+    event.reserve(rows);
+    for (std::vector<uint8_t>* column : {&sensor, &layer, &ladder, &sensor_number, &charge}) column->reserve(rows);
+    ucell.reserve(rows);
+    vcell.reserve(rows);
+    offsets.reserve(events);
+    numbers.reserve(events);
+  }
 };
 
 Hdf5DigitWriter::Hdf5DigitWriter(const std::string& path, const RunAttributes& attributes)
@@ -298,6 +307,7 @@ Hdf5DigitWriter::Hdf5DigitWriter(const std::string& path, const RunAttributes& a
     std::remove(temp_path_.c_str());
     throw;
   }
+  impl->reserve(kFlushRows, kFlushEvents);
   impl_ = impl.release();
 }
 
@@ -319,22 +329,29 @@ void Hdf5DigitWriter::append_event(uint64_t event, const std::vector<Digit>& dig
       throw Error("event " + std::to_string(event) + ", digit " + std::to_string(i) + ": " + problem);
   }
   Impl& m = *impl_;
-  for (const Digit& d : digits) {
-    const SensorId id = sensor_id(d.sensor);
-    m.event.push_back(event);
-    m.sensor.push_back(static_cast<uint8_t>(d.sensor));
-    m.layer.push_back(static_cast<uint8_t>(id.layer));
-    m.ladder.push_back(static_cast<uint8_t>(id.ladder));
-    m.sensor_number.push_back(static_cast<uint8_t>(id.sensor));
-    m.ucell.push_back(d.ucell);
-    m.vcell.push_back(d.vcell);
-    m.charge.push_back(static_cast<uint8_t>(d.charge));
+  // A large event is split over batches, so the buffers never outgrow kFlushRows and the
+  // writer's memory does not depend on how events fall into batches.
+  for (size_t i = 0; i < digits.size();) {
+    const size_t end = std::min(digits.size(), i + (kFlushRows - m.event.size()));
+    for (; i < end; ++i) {
+      const Digit& d = digits[i];
+      const SensorId id = sensor_id(d.sensor);
+      m.event.push_back(event);
+      m.sensor.push_back(static_cast<uint8_t>(d.sensor));
+      m.layer.push_back(static_cast<uint8_t>(id.layer));
+      m.ladder.push_back(static_cast<uint8_t>(id.ladder));
+      m.sensor_number.push_back(static_cast<uint8_t>(id.sensor));
+      m.ucell.push_back(d.ucell);
+      m.vcell.push_back(d.vcell);
+      m.charge.push_back(static_cast<uint8_t>(d.charge));
+    }
+    if (m.event.size() == kFlushRows) flush();
   }
   rows_ += digits.size();
   ++events_;
   m.offsets.push_back(rows_);
   m.numbers.push_back(event);
-  if (m.event.size() >= kFlushRows || m.numbers.size() >= kFlushEvents) flush();
+  if (m.numbers.size() >= kFlushEvents) flush();
 }
 
 void Hdf5DigitWriter::flush() {
