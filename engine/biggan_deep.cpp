@@ -144,17 +144,36 @@ struct GBlock {
   void forward(const KernelTable& k, const float* input, const float* x, int height, int width, float* y,
                Workspace& ws) const {
     const int f = upsample ? 2 : 1;
+    const float* h = bottleneck(k, input, x, height, width, ws);
+    expand_rows(k, input, h, x, height, width, 0, f * height, y);
+    if (attention) attention->forward(y, f * height, f * width, ws);
+  }
+
+  /// conv1 .. conv3: the hidden tensor (hidden, H', W') that conv4 expands (in `ws`).
+  const float* bottleneck(const KernelTable& k, const float* input, const float* x, int height, int width,
+                          Workspace& ws) const {
+    const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
     const size_t out_plane = static_cast<size_t>(oh) * ow;
     float* a = ws.get(2, static_cast<size_t>(hidden) * out_plane);
     float* b = ws.get(3, static_cast<size_t>(hidden) * out_plane);
-
     conv1.forward(k, x, height, width, b, {bn1.scale(input), bn1.shift(input), false});
     conv2.forward(k, b, height, width, a, {bn2.scale(input), bn2.shift(input), upsample});
     conv3.forward(k, a, oh, ow, b, {bn3.scale(input), bn3.shift(input), false});
+    return b;
+  }
+
+  /// conv4 plus the skip, for output rows [first, last) alone (both even, so that the
+  /// upsampled skip starts on a row of its own): y is (out, last - first, W').
+  void expand_rows(const KernelTable& k, const float* input, const float* h, const float* x, int height,
+                   int width, int first, int last, float* y) const {
+    const int f = upsample ? 2 : 1;
+    const size_t out_plane = static_cast<size_t>(f * height) * (f * width);
+    const size_t skip_row = static_cast<size_t>(first / f) * width;
     // Skip: the first `out` channels of x (its first planes), upsampled like the residual path.
-    conv4.forward(k, b, oh, ow, y, {bn4.scale(input), bn4.shift(input), false}, {x, upsample});
-    if (attention) attention->forward(y, oh, ow, ws);
+    conv4.forward(k, h + static_cast<size_t>(first) * f * width, last - first, f * width, y,
+                  {bn4.scale(input), bn4.shift(input), false, out_plane},
+                  {x + skip_row, upsample, static_cast<size_t>(height) * width});
   }
 };
 
@@ -222,7 +241,8 @@ struct RelationalModule {
 
 class BigGanDeep final : public Network {
  public:
-  BigGanDeep(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
+  BigGanDeep(Weights& w, const nlohmann::json& hp, Backend backend)
+      : kernels_(kernel_table(backend)), band_rows_(backend == Backend::fast ? kTailBandRows : 0) {
     variant_ = hp.at("variant").get<std::string>();
     dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth);
     const int depth = header_int(hp, "depth", 1, kMaxHeaderWidth);
@@ -342,6 +362,8 @@ class BigGanDeep final : public Network {
     // Block k reads buffer k % 2 and writes the other, so each buffer is sized for the
     // tensors it holds: in the production model only the last block's output is full-size
     // (32 x 256 x 768 floats, 25 MB), and the other buffer never holds more than half that.
+    // With the tail in bands, the last block's output is never whole.
+    const bool banded_tail = band_rows_ > 0 && !blocks_.back().attention;
     size_t need[2] = {static_cast<size_t>(linear_.out), 0};
     int height = bottom_h_, width = bottom_w_;
     for (size_t k = 0; k < blocks_.size(); ++k) {
@@ -351,6 +373,7 @@ class BigGanDeep final : public Network {
         height *= 2;
         width *= 2;
       }
+      if (banded_tail && k + 1 == blocks_.size()) break;
       need[(k + 1) % 2] = std::max(need[(k + 1) % 2], static_cast<size_t>(g.out) * height * width);
     }
     float* x = ws.get(0, need[0]);
@@ -359,6 +382,7 @@ class BigGanDeep final : public Network {
     height = bottom_h_;
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
+      if (banded_tail && &g == &blocks_.back()) return tail_in_bands(g, input, x, height, width, ws, logits);
       g.forward(kernels_, input, x, height, width, y, ws);
       if (g.upsample) {
         height *= 2;
@@ -371,6 +395,35 @@ class BigGanDeep final : public Network {
   }
 
  private:
+  /// Rows per band of the tail: an even number (see GBlock::expand_rows). 32 rows of the
+  /// production model's 32 channels are 3 MB, which stay in L3.
+  static constexpr int kTailBandRows = 32;
+
+  /// The last block's conv4 and the output layer, a band of rows at a time, so that the
+  /// block's output (25 MB per sensor in the production model) never goes out to memory
+  /// whole: the output convolution reads each band from cache right after conv4 wrote it.
+  /// A band's 3x3 needs a row of context on either side; two are made, so bands start on
+  /// even rows, and the output rows next to them (computed against zero padding) are dropped.
+  void tail_in_bands(const GBlock& g, const float* input, const float* x, int height, int width, Workspace& ws,
+                     float* logits) const {
+    constexpr int kContext = 2;
+    const float* hidden = g.bottleneck(kernels_, input, x, height, width, ws);
+    const int f = g.upsample ? 2 : 1;
+    const int oh = f * height, ow = f * width;
+    const size_t band_floats = static_cast<size_t>(band_rows_ + 2 * kContext) * ow;
+    float* rows = ws.get(4, static_cast<size_t>(g.out) * band_floats);
+    float* out = ws.get(5, band_floats);
+    for (int r0 = 0; r0 < oh; r0 += band_rows_) {
+      const int r1 = std::min(oh, r0 + band_rows_);
+      const int first = std::max(0, r0 - kContext), last = std::min(oh, r1 + kContext);
+      g.expand_rows(kernels_, input, hidden, x, height, width, first, last, rows);
+      output_conv_.forward(kernels_, rows, last - first, ow, out,
+                           {output_bn_.scale.data(), output_bn_.shift.data(), false});
+      std::copy_n(out + static_cast<size_t>(r0 - first) * ow, static_cast<size_t>(r1 - r0) * ow,
+                  logits + static_cast<size_t>(r0) * ow);
+    }
+  }
+
   static std::vector<float> concat_rows(const float* a, int na, const float* b, int nb) {
     std::vector<float> out(static_cast<size_t>(kSensors) * (na + nb));
     for (int i = 0; i < kSensors; ++i) {
@@ -381,6 +434,7 @@ class BigGanDeep final : public Network {
   }
 
   const KernelTable& kernels_;
+  const int band_rows_;  ///< of the tail (tail_in_bands); 0: layer by layer, as the reference backend runs
   std::string variant_;
   int dim_z_ = 0, rdof_ = 0, bottom_h_ = 4, bottom_w_ = 12;
   int cond_dim_ = 0;   ///< c = (y, z), what the linears read

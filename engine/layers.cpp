@@ -50,6 +50,8 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.out = y;
   a.residual = residual.data;
   a.residual_upsample2x = residual.upsample2x;
+  a.in_channel_stride = input.channel_stride;
+  a.residual_channel_stride = residual.channel_stride;
   k.conv2d_fused(a);
 }
 

@@ -41,6 +41,7 @@ struct ConvInput {
   const float* scale = nullptr;  ///< per channel; null: no activation
   const float* shift = nullptr;
   bool upsample2x = false;
+  size_t channel_stride = 0;  ///< floats between x's planes; 0: packed
 };
 
 /// What a convolution's output gets added: a residual block's skip, at the output size or at
@@ -48,6 +49,7 @@ struct ConvInput {
 struct Residual {
   const float* data = nullptr;  ///< (out, H', W') planes; null: none
   bool upsample2x = false;
+  size_t channel_stride = 0;  ///< floats between its planes; 0: packed
 };
 
 /// Conv2d in PyTorch layout, bias optional.

@@ -5,7 +5,8 @@
 /// where act(x) = max(0, x * in_scale[c] + in_shift[c]) when in_scale is given (a folded
 /// batch norm and ReLU), identity otherwise, and up2 is an optional nearest 2x upsampling.
 /// The padding zeros are added after act and up2, as in PyTorch.
-/// Tensors are planar float32: in (C, H, W), out (OC, OH, OW) with OH = H or 2H.
+/// Tensors are planar float32: in (C, H, W), out (OC, OH, OW) with OH = H or 2H; out's planes
+/// are packed, in's and the residual's may lie further apart.
 
 #include <cstddef>
 
@@ -28,7 +29,23 @@ struct Conv2dArgs {
   /// while the output is in cache rather than in a pass of its own.
   const float* residual = nullptr;
   bool residual_upsample2x = false;
+  /// Floats from one channel's plane to the next, of `in` and of `residual`; 0: their planes
+  /// are packed. Larger strides let a convolution run on a band of rows of a taller tensor.
+  size_t in_channel_stride = 0;
+  size_t residual_channel_stride = 0;
 };
+
+/// Floats between the planes of `in`.
+inline size_t in_channel_stride(const Conv2dArgs& a) {
+  return a.in_channel_stride != 0 ? a.in_channel_stride : static_cast<size_t>(a.height) * a.width;
+}
+
+/// Floats between the planes of `residual`.
+inline size_t residual_channel_stride(const Conv2dArgs& a) {
+  if (a.residual_channel_stride != 0) return a.residual_channel_stride;
+  const size_t out_plane = static_cast<size_t>(a.height) * a.width * (a.upsample2x ? 4 : 1);
+  return a.residual_upsample2x ? out_plane / 4 : out_plane;
+}
 
 /// Plain loops: the oracle.
 void conv2d_fused_f32_ref(const Conv2dArgs& args);

@@ -383,14 +383,14 @@ inline void activate_row(float* dst, const float* src, int n, const Conv2dArgs& 
 }
 
 /// out[0 .. n) (+)= columns x0 .. x0 + n of output row y of output channel oc of the residual
-/// (a.residual, see kernels/conv2d.hpp), for an output of out_h x out_w.
+/// (a.residual, see kernels/conv2d.hpp), for an output out_w wide.
 template <class V>
-inline void add_residual_run(const Conv2dArgs& a, int out_h, int out_w, int oc, int y, int x0, int n, float* out,
+inline void add_residual_run(const Conv2dArgs& a, int out_w, int oc, int y, int x0, int n, float* out,
                              bool accumulate) {
   constexpr int L = V::lanes;
   int i = 0;
   if (!a.residual_upsample2x) {
-    const float* src = a.residual + (static_cast<size_t>(oc) * out_h + y) * out_w + x0;
+    const float* src = a.residual + oc * residual_channel_stride(a) + static_cast<size_t>(y) * out_w + x0;
     for (; i + L <= n; i += L) {
       typename V::vec v = V::load(src + i);
       if (accumulate) v = V::add(v, V::load(out + i));
@@ -400,7 +400,7 @@ inline void add_residual_run(const Conv2dArgs& a, int out_h, int out_w, int oc, 
     return;
   }
   const int small_w = out_w / 2;
-  const float* src = a.residual + (static_cast<size_t>(oc) * (out_h / 2) + y / 2) * small_w;
+  const float* src = a.residual + oc * residual_channel_stride(a) + static_cast<size_t>(y / 2) * small_w;
   if ((x0 & 1) != 0 && n > 0) {  // start the vectors on an even column, where a source value begins
     out[0] = accumulate ? out[0] + src[x0 / 2] : src[x0 / 2];
     i = 1;
@@ -427,7 +427,7 @@ inline Conv2dArgs residual_added_first(const Conv2dArgs& a) {
   const int out_h = a.upsample2x ? 2 * a.height : a.height, out_w = a.upsample2x ? 2 * a.width : a.width;
   for (int oc = 0; oc < a.out_channels; ++oc)
     for (int y = 0; y < out_h; ++y)
-      add_residual_run<V>(a, out_h, out_w, oc, y, 0, out_w,
+      add_residual_run<V>(a, out_w, oc, y, 0, out_w,
                           a.out + (static_cast<size_t>(oc) * out_h + y) * out_w, a.accumulate);
   Conv2dArgs rest = a;
   rest.residual = nullptr;
@@ -451,7 +451,7 @@ struct RowBand {
 
   void fill(int q) const {
     const int iy = q - pad;
-    const size_t plane = static_cast<size_t>(a.height) * a.width;
+    const size_t plane = in_channel_stride(a);
     for (int c = 0; c < channels; ++c) {
       float* dst = slot(c, q);
       if (iy < 0 || iy >= a.height) {
@@ -471,7 +471,7 @@ template <class V>
 inline void prefetch_rows(Prefetch& pf, const RowBand<V>& band, int first, int count) {
   const Conv2dArgs& a = band.a;
   const int lo = imax(first, 0), hi = imin(first + count, a.height);
-  const size_t plane = static_cast<size_t>(a.height) * a.width;
+  const size_t plane = in_channel_stride(a);
   if (lo >= hi) {
     pf.start(nullptr, 0, 0, 0);
     return;
@@ -802,7 +802,7 @@ void conv_pointwise(const Conv2dArgs& a) {
   const bool prefill_residual = a.residual != nullptr && !tiles_add_residual;
   t.accumulate = a.accumulate || prefill_residual;
   t.residual_up2 = a.residual_upsample2x;
-  const size_t residual_plane = a.residual_upsample2x ? plane / 4 : plane;
+  const size_t in_plane = in_channel_stride(a), residual_plane = residual_channel_stride(a);
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
   Prefetch in_ahead, out_ahead;
@@ -810,7 +810,7 @@ void conv_pointwise(const Conv2dArgs& a) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
     for (int c = 0; c < C; ++c) {
       float* row = buf + static_cast<size_t>(c) * stride;
-      activate_row<V>(row, a.in + c * plane + s0, width, a, c);
+      activate_row<V>(row, a.in + c * in_plane + s0, width, a, c);
       zero_floats(row + width, round_up(width, L) - width);
     }
     if (prefill_residual) {
@@ -818,13 +818,13 @@ void conv_pointwise(const Conv2dArgs& a) {
         for (size_t p = s0; p < s0 + width;) {
           const int y = static_cast<int>(p / a.width), x = static_cast<int>(p % a.width);
           const int n = static_cast<int>(imin(a.width - x, static_cast<int>(s0 + width - p)));
-          add_residual_run<V>(a, a.height, a.width, oc, y, x, n, a.out + oc * plane + p, a.accumulate);
+          add_residual_run<V>(a, a.width, oc, y, x, n, a.out + oc * plane + p, a.accumulate);
           p += n;
         }
     }
     const size_t ahead = s0 + static_cast<size_t>(kAheadSlices) * slice;
     const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
-    in_ahead.start(a.in + ahead, plane, ahead_floats > 0 ? C : 0, ahead_floats);
+    in_ahead.start(a.in + ahead, in_plane, ahead_floats > 0 ? C : 0, ahead_floats);
     out_ahead.start(a.out + ahead, plane, ahead_floats > 0 ? OC : 0, ahead_floats);
     in_ahead.pace(tiles_per_slice);
     out_ahead.pace(tiles_per_slice);

@@ -74,7 +74,7 @@ struct WinogradRows {
       zero_floats(slot, static_cast<size_t>(Mt) * part);
       return;
     }
-    const size_t plane = static_cast<size_t>(a.height) * a.width;
+    const size_t plane = in_channel_stride(a);
     activate_row<V>(padded + 1, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
     const int half = Mt / 2 * part;
     float* e = Mt == 2 ? slot : halves;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -125,11 +126,15 @@ std::string describe(const Shape& s) {
 }
 
 /// Unit-scale data: weights ~ 1/sqrt(fan-in), so outputs are O(1) like in the trained nets.
+/// With a margin, the input and the residual are the middle rows of taller tensors whose
+/// other rows hold NaN, so the convolution reads them as a band (with channel strides) and
+/// any read outside the band shows in the output.
 struct Problem {
   Shape s;
+  int margin = 0;  ///< rows above and below each plane of in and residual
   std::vector<float> in, scale, shift, weight, bias, out0, residual;
 
-  explicit Problem(const Shape& shape, unsigned seed) : s(shape) {
+  Problem(const Shape& shape, unsigned seed, int margin_rows = 0) : s(shape), margin(margin_rows) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     auto fill = [&](std::vector<float>& v, size_t n, float sd, float mean = 0.0f) {
@@ -146,6 +151,22 @@ struct Problem {
     fill(out0, out_size(), 1.0f);  // what accumulate adds to
     if (s.residual != Residual::none)
       fill(residual, s.residual == Residual::upsampled ? out_size() / 4 : out_size(), 1.0f);
+    in = in_band(in, s.height, s.width);
+    if (!residual.empty()) residual = in_band(residual, residual_height(), residual_width());
+  }
+
+  int residual_height() const { return (s.upsample ? 2 : 1) * s.height / (s.residual == Residual::upsampled ? 2 : 1); }
+  int residual_width() const { return (s.upsample ? 2 : 1) * s.width / (s.residual == Residual::upsampled ? 2 : 1); }
+
+  /// Packed planes of h x w -> planes of h + 2 margin rows, the margin rows NaN.
+  std::vector<float> in_band(const std::vector<float>& packed, int h, int w) const {
+    if (margin == 0) return packed;
+    const size_t plane = static_cast<size_t>(h) * w, tall = plane + 2 * static_cast<size_t>(margin) * w;
+    std::vector<float> v(packed.size() / plane * tall, std::numeric_limits<float>::quiet_NaN());
+    for (size_t c = 0; c < packed.size() / plane; ++c)
+      std::copy_n(packed.begin() + static_cast<ptrdiff_t>(c * plane), plane,
+                  v.begin() + static_cast<ptrdiff_t>(c * tall + static_cast<size_t>(margin) * w));
+    return v;
   }
 
   size_t out_size() const {
@@ -155,7 +176,8 @@ struct Problem {
 
   k::Conv2dArgs args(float* out) const {
     k::Conv2dArgs a;
-    a.in = in.data();
+    a.in = in.data() + static_cast<size_t>(margin) * s.width;
+    if (margin > 0) a.in_channel_stride = static_cast<size_t>(s.height + 2 * margin) * s.width;
     a.channels = s.channels;
     a.height = s.height;
     a.width = s.width;
@@ -168,8 +190,9 @@ struct Problem {
     a.kernel = s.kernel;
     a.out = out;
     a.accumulate = s.accumulate;
-    a.residual = s.residual != Residual::none ? residual.data() : nullptr;
+    a.residual = s.residual != Residual::none ? residual.data() + static_cast<size_t>(margin) * residual_width() : nullptr;
     a.residual_upsample2x = s.residual == Residual::upsampled;
+    if (margin > 0) a.residual_channel_stride = static_cast<size_t>(residual_height() + 2 * margin) * residual_width();
     return a;
   }
 
@@ -271,14 +294,20 @@ std::vector<Impl> winograd_implementations() {
 }
 
 /// Runs every shape on every implementation in `impls` (inputs drawn from seeds first_seed
-/// onward), checks each against the reference and reports the worst error per implementation.
+/// onward), checks each against the reference on packed tensors and reports the worst error
+/// per implementation. With a margin, the inputs are read as bands (see Problem), by the
+/// reference too, which must then give exactly what it gives on the packed ones.
 void check_shapes(const char* what, const std::vector<Shape>& shapes, const std::vector<Impl>& impls = implementations(),
-                  unsigned first_seed = 1) {
+                  unsigned first_seed = 1, int margin = 0) {
   std::vector<Errors> worst(impls.size());
   unsigned seed = first_seed;
   for (const Shape& s : shapes) {
-    const Problem p(s, seed++);
-    const auto want = p.run(k::conv2d_fused_f32_ref);
+    const Problem p(s, seed, margin);
+    const auto want = Problem(s, seed++).run(k::conv2d_fused_f32_ref);
+    if (margin > 0) {
+      INFO(describe(s));
+      CHECK(p.run(k::conv2d_fused_f32_ref) == want);
+    }
     for (size_t i = 0; i < impls.size(); ++i) {
       if (!impls[i].runs) continue;
       Errors e;
@@ -418,6 +447,27 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
                 {16, 8, 24, 16, 3, true, true, false, true, same},
                 {16, 8, 24, 24, 5, true, true, true, true, same}},
                winograd_implementations(), 2000);
+}
+
+TEST_CASE("fused conv: input and residual read as bands of taller tensors") {
+  constexpr Residual none = Residual::none, same = Residual::same_size, up = Residual::upsampled;
+  constexpr int margin = 3;
+  check_shapes("band",
+               {{16, 8, 64, 24, 1, false, true, false, true, up},       // 1x1 whole tiles add the residual
+                {16, 6, 34, 32, 1, false, true, true, true, up},        // 1x1 residual written first
+                {13, 6, 10, 5, 1, false, true, false, false, same},
+                {16, 36, 96, 32, 1, false, true, false, true, up},      // the IEA-GAN tail's conv4, 1/8 wide
+                {32, 36, 96, 1, 3, false, true, false, true, none},     // and its output layer
+                {8, 6, 10, 16, 3, false, true, true, true, same},
+                {8, 6, 10, 16, 3, true, true, false, true, up},
+                {8, 6, 10, 16, 5, true, true, false, true, none},
+                {8, 6, 10, 4, 5, false, false, false, true, none}},
+               implementations(), 3000, margin);
+  check_shapes("band winograd",
+               {{32, 16, 48, 32, 3, false, true, false, true, up},
+                {16, 8, 24, 16, 3, true, true, false, true, same},
+                {16, 8, 24, 24, 5, true, true, true, true, none}},
+               winograd_implementations(), 3100, margin);
 }
 
 TEST_CASE("fused conv: several threads at once, each with its own buffers") {
