@@ -144,35 +144,42 @@ struct GBlock {
   void forward(const KernelTable& k, const float* input, const float* x, int height, int width, float* y,
                Workspace& ws) const {
     const int f = upsample ? 2 : 1;
-    const float* h = bottleneck(k, input, x, height, width, ws);
-    expand_rows(k, input, h, x, height, width, 0, f * height, y);
-    if (attention) attention->forward(y, f * height, f * width, ws);
+    const int oh = f * height, ow = f * width;
+    const float* a = conv3_input(k, input, x, height, width, ws);
+    float* b = ws.get(3, static_cast<size_t>(hidden) * oh * ow);  // conv1's output, read by now
+    conv3_rows(k, input, a, oh, ow, 0, oh, b);
+    expand_rows(k, input, b, x, height, width, 0, oh, y);
+    if (attention) attention->forward(y, oh, ow, ws);
   }
 
-  /// conv1 .. conv3: the hidden tensor (hidden, H', W') that conv4 expands (in `ws`).
-  const float* bottleneck(const KernelTable& k, const float* input, const float* x, int height, int width,
-                          Workspace& ws) const {
+  /// conv1 and conv2: conv3's input (hidden, H', W'), in `ws` slot 2 (slot 3 is scratch).
+  const float* conv3_input(const KernelTable& k, const float* input, const float* x, int height, int width,
+                           Workspace& ws) const {
     const int f = upsample ? 2 : 1;
-    const int oh = f * height, ow = f * width;
-    const size_t out_plane = static_cast<size_t>(oh) * ow;
-    float* a = ws.get(2, static_cast<size_t>(hidden) * out_plane);
-    float* b = ws.get(3, static_cast<size_t>(hidden) * out_plane);
+    float* a = ws.get(2, static_cast<size_t>(hidden) * (f * height) * (f * width));
+    float* b = ws.get(3, static_cast<size_t>(hidden) * height * width);
     conv1.forward(k, x, height, width, b, {bn1.scale(input), bn1.shift(input), false});
     conv2.forward(k, b, height, width, a, {bn2.scale(input), bn2.shift(input), upsample});
-    conv3.forward(k, a, oh, ow, b, {bn3.scale(input), bn3.shift(input), false});
-    return b;
+    return a;
   }
 
-  /// conv4 plus the skip, for output rows [first, last) alone (both even, so that the
-  /// upsampled skip starts on a row of its own): y is (out, last - first, W').
+  /// conv3 over rows [first, last) of its input a (hidden, H', W') alone, against zero
+  /// padding above and below them: h is (hidden, last - first, W').
+  void conv3_rows(const KernelTable& k, const float* input, const float* a, int out_height, int out_width,
+                  int first, int last, float* h) const {
+    conv3.forward(k, a + static_cast<size_t>(first) * out_width, last - first, out_width, h,
+                  {bn3.scale(input), bn3.shift(input), false, static_cast<size_t>(out_height) * out_width});
+  }
+
+  /// conv4 plus the skip from x, for output rows [first, last) alone (both even, so that
+  /// the upsampled skip starts on a row of its own): h is those rows of the hidden tensor
+  /// (hidden, last - first, W'), y gets (out, last - first, W').
   void expand_rows(const KernelTable& k, const float* input, const float* h, const float* x, int height,
                    int width, int first, int last, float* y) const {
     const int f = upsample ? 2 : 1;
-    const size_t out_plane = static_cast<size_t>(f * height) * (f * width);
     const size_t skip_row = static_cast<size_t>(first / f) * width;
     // Skip: the first `out` channels of x (its first planes), upsampled like the residual path.
-    conv4.forward(k, h + static_cast<size_t>(first) * f * width, last - first, f * width, y,
-                  {bn4.scale(input), bn4.shift(input), false, out_plane},
+    conv4.forward(k, h, last - first, f * width, y, {bn4.scale(input), bn4.shift(input), false},
                   {x + skip_row, upsample, static_cast<size_t>(height) * width});
   }
 };
@@ -279,6 +286,8 @@ class BigGanDeep final : public Network {
     linear_ = Linear::load(w, "linear", cond_dim_, -1);
     const int bottom = bottom_h_ * bottom_w_;
     if (linear_.out % bottom != 0) throw Error("tensor 'linear.weight' does not reshape to the 4 x 12 bottom");
+    bottom_offset_ = input_dim_;
+    input_dim_ += linear_.out;
     int channels = linear_.out / bottom;
     std::vector<int> attention_stages;
     for (const auto& stage : hp.value("attention_stages", nlohmann::json::array()))
@@ -327,7 +336,8 @@ class BigGanDeep final : public Network {
 
   int dim_z() const override { return dim_z_; }
   int dim_rdof() const override { return rdof_; }
-  /// A sensor's input vector: its conditioning c, then every block's folded batch norms.
+  /// A sensor's input vector: its conditioning c, its first feature map, then every block's
+  /// folded batch norms.
   int cond_dim() const override { return input_dim_; }
   double macs_per_sensor() const override { return macs_; }
   std::string variant() const override { return variant_; }
@@ -352,6 +362,13 @@ class BigGanDeep final : public Network {
     for (int sensor = 0; sensor < kSensors; ++sensor)
       std::copy_n(c.data() + static_cast<size_t>(sensor) * cond_dim_, cond_dim_,
                   cond + static_cast<size_t>(sensor) * input_dim_);
+    // Every sensor's first feature map in one pass over the linear's weights (25 MB in the
+    // production model), where one pass per sensor read them 40 times.
+    std::vector<float> bottom(static_cast<size_t>(kSensors) * linear_.out);
+    linear_.forward(kernels_, c.data(), kSensors, bottom.data());
+    for (int sensor = 0; sensor < kSensors; ++sensor)
+      std::copy_n(bottom.data() + static_cast<size_t>(sensor) * linear_.out, linear_.out,
+                  cond + static_cast<size_t>(sensor) * input_dim_ + bottom_offset_);
     std::vector<float> gain, bias;
     for (const GBlock& g : blocks_)
       for (const ConditionalBatchNorm* bn : {&g.bn1, &g.bn2, &g.bn3, &g.bn4})
@@ -362,7 +379,7 @@ class BigGanDeep final : public Network {
     // Block k reads buffer k % 2 and writes the other, so each buffer is sized for the
     // tensors it holds: in the production model only the last block's output is full-size
     // (32 x 256 x 768 floats, 25 MB), and the other buffer never holds more than half that.
-    // With the tail in bands, the last block's output is never whole.
+    // With the tail in bands (the fast backend), the last block's output is never whole.
     const bool banded_tail = band_rows_ > 0 && !blocks_.back().attention;
     size_t need[2] = {static_cast<size_t>(linear_.out), 0};
     int height = bottom_h_, width = bottom_w_;
@@ -378,7 +395,7 @@ class BigGanDeep final : public Network {
     }
     float* x = ws.get(0, need[0]);
     float* y = ws.get(1, need[1]);
-    linear_.forward(kernels_, input, 1, x);
+    std::copy_n(input + bottom_offset_, linear_.out, x);
     height = bottom_h_;
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
@@ -395,27 +412,31 @@ class BigGanDeep final : public Network {
   }
 
  private:
-  /// Rows per band of the tail: an even number (see GBlock::expand_rows). 32 rows of the
-  /// production model's 32 channels are 3 MB, which stay in L3.
-  static constexpr int kTailBandRows = 32;
+  /// Rows per band of the tail: an even number (see GBlock::expand_rows). Each band redoes
+  /// 4 rows of context; at 64 rows, the band's conv3 and conv4 outputs (16 and 32 channels
+  /// in the production model) take 10 MB, which stay in L3.
+  static constexpr int kTailBandRows = 64;
 
-  /// The last block's conv4 and the output layer, a band of rows at a time, so that the
-  /// block's output (25 MB per sensor in the production model) never goes out to memory
-  /// whole: the output convolution reads each band from cache right after conv4 wrote it.
-  /// A band's 3x3 needs a row of context on either side; two are made, so bands start on
-  /// even rows, and the output rows next to them (computed against zero padding) are dropped.
+  /// The last block's conv3 and conv4 and the output layer, a band of rows at a time, so
+  /// that the block's hidden tensor and output (12.6 and 25 MB per sensor in the production
+  /// model) are never written to memory whole: each convolution reads its band from cache
+  /// right after the one before wrote it. A band's output rows need two rows of context on
+  /// either side (one for conv3, one for the output layer); the rows computed against the
+  /// zero padding at a band's edges are dropped.
   void tail_in_bands(const GBlock& g, const float* input, const float* x, int height, int width, Workspace& ws,
                      float* logits) const {
     constexpr int kContext = 2;
-    const float* hidden = g.bottleneck(kernels_, input, x, height, width, ws);
     const int f = g.upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
+    const float* a = g.conv3_input(kernels_, input, x, height, width, ws);
     const size_t band_floats = static_cast<size_t>(band_rows_ + 2 * kContext) * ow;
+    float* hidden = ws.get(3, static_cast<size_t>(g.hidden) * band_floats);  // conv1's output, read by now
     float* rows = ws.get(4, static_cast<size_t>(g.out) * band_floats);
     float* out = ws.get(5, band_floats);
     for (int r0 = 0; r0 < oh; r0 += band_rows_) {
       const int r1 = std::min(oh, r0 + band_rows_);
       const int first = std::max(0, r0 - kContext), last = std::min(oh, r1 + kContext);
+      g.conv3_rows(kernels_, input, a, oh, ow, first, last, hidden);
       g.expand_rows(kernels_, input, hidden, x, height, width, first, last, rows);
       output_conv_.forward(kernels_, rows, last - first, ow, out,
                            {output_bn_.scale.data(), output_bn_.shift.data(), false});
@@ -438,7 +459,8 @@ class BigGanDeep final : public Network {
   std::string variant_;
   int dim_z_ = 0, rdof_ = 0, bottom_h_ = 4, bottom_w_ = 12;
   int cond_dim_ = 0;   ///< c = (y, z), what the linears read
-  int input_dim_ = 0;  ///< c, then each batch norm's folded scale and shift
+  int input_dim_ = 0;  ///< c, the first feature map, then each batch norm's folded scale and shift
+  int bottom_offset_ = 0;  ///< where the first feature map sits in a sensor's input vector
   double macs_ = 0;
   WeightView shared_, prior_;
   Linear linear0_, linear1_, linear_f_, linear_;
