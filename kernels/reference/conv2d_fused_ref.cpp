@@ -5,12 +5,20 @@
 #include "kernels/reference/reference.hpp"
 
 namespace pxdgen::kernels {
+namespace {
+
+/// `count` planes of `plane` floats, `stride` floats apart in src, packed.
+std::vector<float> packed_planes(const float* src, int count, size_t plane, size_t stride) {
+  std::vector<float> v(static_cast<size_t>(count) * plane);
+  for (int c = 0; c < count; ++c) std::copy_n(src + c * stride, plane, v.begin() + static_cast<ptrdiff_t>(c * plane));
+  return v;
+}
+
+}  // namespace
 
 void conv2d_fused_f32_ref(const Conv2dArgs& a) {
   const size_t plane = static_cast<size_t>(a.height) * a.width;
-  std::vector<float> act(static_cast<size_t>(a.channels) * plane);
-  for (int c = 0; c < a.channels; ++c)
-    std::copy_n(a.in + c * in_channel_stride(a), plane, act.begin() + static_cast<ptrdiff_t>(c * plane));
+  std::vector<float> act = packed_planes(a.in, a.channels, plane, in_channel_stride(a));
   if (a.in_scale != nullptr) ref::scale_shift_f32(act.data(), a.channels, plane, a.in_scale, a.in_shift, true, act.data());
   int h = a.height, w = a.width;
   if (a.upsample2x) {
@@ -26,11 +34,8 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
                   a.kernel / 2, out.data());
   if (a.residual != nullptr) {
     const int rh = a.residual_upsample2x ? h / 2 : h, rw = a.residual_upsample2x ? w / 2 : w;
-    const size_t residual_plane = static_cast<size_t>(rh) * rw;
-    std::vector<float> residual(a.out_channels * residual_plane);
-    for (int oc = 0; oc < a.out_channels; ++oc)
-      std::copy_n(a.residual + oc * residual_channel_stride(a), residual_plane,
-                  residual.begin() + static_cast<ptrdiff_t>(oc * residual_plane));
+    std::vector<float> residual = packed_planes(a.residual, a.out_channels, static_cast<size_t>(rh) * rw,
+                                                residual_channel_stride(a));
     if (a.residual_upsample2x) {
       std::vector<float> up(out_size);
       ref::upsample2x_nearest_f32(residual.data(), a.out_channels, rh, rw, up.data());
