@@ -138,18 +138,29 @@ struct GBlock {
     return total;
   }
 
-  /// x (in, H, W) -> y (out, H', W'), `input` being the sensor's input vector (its batch
+  /// Whether the block writes its output over its input: one that keeps the size and the
+  /// channels has x itself as its skip, so its last convolution adds onto x. No second
+  /// full-size tensor is written, and x is not read from memory a second time for the skip.
+  bool in_place() const { return !upsample && in == out; }
+
+  /// x (in, H, W) -> (out, H', W'), `input` being the sensor's input vector (its batch
   /// norms folded). Batch norms, ReLUs and the upsampling are fused into the convolutions'
-  /// input loads; the last 1x1 convolution adds the skip.
-  void forward(const KernelTable& k, const float* input, const float* x, int height, int width, float* y,
-               Workspace& ws) const {
+  /// input loads; the last 1x1 convolution adds the skip. Returns where the output is: x
+  /// where in_place(), else y.
+  float* forward(const KernelTable& k, const float* input, float* x, int height, int width, float* y,
+                 Workspace& ws) const {
     const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
     const float* a = conv3_input(k, input, x, height, width, ws);
     float* b = ws.get(3, static_cast<size_t>(hidden) * oh * ow);  // conv1's output, read by now
     conv3_rows(k, input, a, oh, ow, 0, oh, b);
-    expand_rows(k, input, b, x, height, width, 0, oh, y);
-    if (attention) attention->forward(y, oh, ow, ws);
+    float* result = in_place() ? x : y;
+    if (in_place())
+      conv4.forward(k, b, oh, ow, x, {bn4.scale(input), bn4.shift(input), false}, Residual::already_in_output());
+    else
+      expand_rows(k, input, b, x, height, width, 0, oh, y);
+    if (attention) attention->forward(result, oh, ow, ws);
+    return result;
   }
 
   /// conv1 and conv2: conv3's input (hidden, H', W'), in `ws` slot 2 (slot 3 is scratch).
@@ -376,22 +387,24 @@ class BigGanDeep final : public Network {
   }
 
   void synthesize(int, const float* input, Workspace& ws, float* logits) const override {
-    // Block k reads buffer k % 2 and writes the other, so each buffer is sized for the
-    // tensors it holds: in the production model only the last block's output is full-size
-    // (32 x 256 x 768 floats, 25 MB), and the other buffer never holds more than half that.
-    // With the tail in bands (the fast backend), the last block's output is never whole.
+    // Two buffers: a block reads one and writes the other, or writes over its input
+    // (GBlock::in_place), so each buffer is sized for the tensors it holds. In the production
+    // model only the last block's output is full-size (32 x 256 x 768 floats, 25 MB), and
+    // the other buffer never holds more than half that. With the tail in bands (the fast
+    // backend), the last block's output is never whole.
     const bool banded_tail = band_rows_ > 0 && !blocks_.back().attention;
     size_t need[2] = {static_cast<size_t>(linear_.out), 0};
-    int height = bottom_h_, width = bottom_w_;
+    int height = bottom_h_, width = bottom_w_, current = 0;
     for (size_t k = 0; k < blocks_.size(); ++k) {
       const GBlock& g = blocks_[k];
-      need[k % 2] = std::max(need[k % 2], static_cast<size_t>(g.in) * height * width);
+      need[current] = std::max(need[current], static_cast<size_t>(g.in) * height * width);
       if (g.upsample) {
         height *= 2;
         width *= 2;
       }
       if (banded_tail && k + 1 == blocks_.size()) break;
-      need[(k + 1) % 2] = std::max(need[(k + 1) % 2], static_cast<size_t>(g.out) * height * width);
+      if (!g.in_place()) current = 1 - current;
+      need[current] = std::max(need[current], static_cast<size_t>(g.out) * height * width);
     }
     float* x = ws.get(0, need[0]);
     float* y = ws.get(1, need[1]);
@@ -400,12 +413,11 @@ class BigGanDeep final : public Network {
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
       if (banded_tail && &g == &blocks_.back()) return tail_in_bands(g, input, x, height, width, ws, logits);
-      g.forward(kernels_, input, x, height, width, y, ws);
+      if (g.forward(kernels_, input, x, height, width, y, ws) == y) std::swap(x, y);
       if (g.upsample) {
         height *= 2;
         width *= 2;
       }
-      std::swap(x, y);
     }
     output_conv_.forward(kernels_, x, height, width, logits,
                          {output_bn_.scale.data(), output_bn_.shift.data(), false});

@@ -52,6 +52,7 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.residual_upsample2x = residual.upsample2x;
   a.in_channel_stride = input.channel_stride;
   a.residual_channel_stride = residual.channel_stride;
+  a.accumulate = residual.in_output;
   k.conv2d_fused(a);
 }
 

@@ -50,6 +50,15 @@ struct Residual {
   const float* data = nullptr;  ///< (out, H', W') planes; null: none
   bool upsample2x = false;
   size_t channel_stride = 0;  ///< floats between its planes; 0: packed
+  /// The skip already fills the output (a block that writes over its input): the
+  /// convolution adds to the output instead of overwriting it, and `data` stays null.
+  bool in_output = false;
+
+  static Residual already_in_output() {
+    Residual r;
+    r.in_output = true;
+    return r;
+  }
 };
 
 /// Conv2d in PyTorch layout, bias optional.
