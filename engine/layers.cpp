@@ -53,12 +53,26 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.in_channel_stride = input.channel_stride;
   a.residual_channel_stride = residual.channel_stride;
   a.accumulate = residual.in_output;
+  a.prepared = prepared.view();
   k.conv2d_fused(a);
 }
 
+void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
+  kernels::Conv2dArgs a;
+  a.channels = in;
+  a.height = height;
+  a.width = width;
+  a.upsample2x = upsample2x;
+  a.weight = weight.data;
+  a.out_channels = out;
+  a.kernel = kernel;
+  prepared = k.conv2d_prepare(a);
+}
+
 const KernelTable& kernel_table(Backend backend) {
-  static const KernelTable reference{kernels::conv2d_fused_f32_ref, kernels::ref::linear_f32};
-  static const KernelTable fast{kernels::conv2d_fused_f32, kernels::linear_f32};
+  static const KernelTable reference{kernels::conv2d_fused_f32_ref, [](const kernels::Conv2dArgs&) { return kernels::PreparedWeights{}; },
+                                      kernels::ref::linear_f32};
+  static const KernelTable fast{kernels::conv2d_fused_f32, kernels::conv2d_prepare_f32, kernels::linear_f32};
   return backend == Backend::reference ? reference : fast;
 }
 

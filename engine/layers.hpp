@@ -30,6 +30,7 @@ class Workspace {
 /// the best ISA of this CPU. Networks are written once against this table.
 struct KernelTable {
   void (*conv2d_fused)(const kernels::Conv2dArgs&);
+  kernels::PreparedWeights (*conv2d_prepare)(const kernels::Conv2dArgs&);
   void (*linear)(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                  float* y);
 };
@@ -80,6 +81,12 @@ struct Conv2d {
                const ConvInput& input = {}, const Residual& residual = {}) const;
   bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
+  /// Lets the backend transform the weights once for the shape the layer always runs at (an
+  /// input of height x width, upsampled or not), rather than on every call; a no-op where
+  /// it keeps nothing (kernels::PreparedWeights).
+  void prepare(const KernelTable& k, int height, int width, bool upsample2x);
+
+  kernels::PreparedWeights prepared;
 };
 
 /// ConvTranspose2d in PyTorch layout (in, out, k, k), bias optional.

@@ -27,6 +27,17 @@ class WganConvNet final : public UnconditionalNetwork {
     }
     convs_.push_back(Conv2d::load(w, "features.20", channels, 1, 5, 1, 2));
     macs_ += convs_.back().macs(h, wd);
+    // The layers' shapes as synthesize runs them: each after the first reads the one before
+    // upsampled.
+    h = kBottomH;
+    wd = kBottomW;
+    for (size_t i = 0; i < convs_.size(); ++i) {
+      convs_[i].prepare(kernels_, h, wd, i > 0);
+      if (i > 0) {
+        h *= 2;
+        wd *= 2;
+      }
+    }
   }
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {
     size_t widest = fc_.out;

@@ -9,8 +9,31 @@
 /// are packed, in's and the residual's may lie further apart.
 
 #include <cstddef>
+#include <vector>
 
 namespace pxdgen::kernels {
+
+/// A layer's weights transformed once, at load, for the algorithm the fast kernel takes on
+/// the layer's shape, so that its calls skip the transform. Only the 5x5 convolution of the
+/// upsampled input has one worth keeping: summing each 5x5 kernel into its four phase
+/// kernels and transforming those for Winograd took a fifth of a WGAN ConvNet event when done
+/// on every call. (The 3x3 transforms took 3 % of an IEA-GAN event; keeping them would add
+/// megabytes to its memory.) A call whose ISA, algorithm or channels differ from those it was
+/// made for ignores it.
+struct PreparedView {
+  const float* data = nullptr;
+  size_t floats = 0;
+  int transform = 0;  ///< which transform and register blocking made `data`; 0: none
+};
+
+/// The owner of a PreparedView. (The SIMD units see only the view: they are built with wider
+/// ISA flags and must not instantiate standard-library templates, see
+/// kernels/x86/conv2d_fused_tiled.hpp.)
+struct PreparedWeights {
+  int transform = 0;
+  std::vector<float> data;
+  PreparedView view() const { return {data.data(), data.size(), transform}; }
+};
 
 struct Conv2dArgs {
   const float* in = nullptr;
@@ -33,6 +56,8 @@ struct Conv2dArgs {
   /// are packed. Larger strides let a convolution run on a band of rows of a taller tensor.
   size_t in_channel_stride = 0;
   size_t residual_channel_stride = 0;
+  /// From conv2d_prepare_f32 for this layer's weights, or empty: transform on each call.
+  PreparedView prepared;
 };
 
 /// Floats between the planes of `in`.
@@ -52,6 +77,11 @@ void conv2d_fused_f32_ref(const Conv2dArgs& args);
 
 /// The fastest implementation this CPU runs (chosen once, from CPUID).
 void conv2d_fused_f32(const Conv2dArgs& args);
+
+/// The weights of the layer `shape` describes (all but its in, out and residual pointers),
+/// transformed for the algorithm conv2d_fused_f32 takes on that shape, or empty where there is
+/// nothing to keep.
+PreparedWeights conv2d_prepare_f32(const Conv2dArgs& shape);
 
 /// Name of the implementation conv2d_fused_f32 uses here ("avx512f", "avx2", "ref").
 const char* conv2d_fused_f32_isa();

@@ -21,13 +21,21 @@ namespace pxdgen::kernels {
 namespace {
 
 using ConvFn = void (*)(const Conv2dArgs&);
+using PreparedFloatsFn = size_t (*)(const Conv2dArgs&);
+using PrepareFn = int (*)(const Conv2dArgs&, float*);
 using LinearFn = void (*)(const float*, int, int, const float*, const float*, int, float*);
 
 struct Choice {
   ConvFn conv;
+  PreparedFloatsFn prepared_floats;
+  PrepareFn prepare;
   LinearFn linear;
   const char* name;
 };
+
+/// The reference loops transform nothing.
+size_t nothing_to_prepare(const Conv2dArgs&) { return 0; }
+int no_transform(const Conv2dArgs&, float*) { return 0; }
 
 /// 0: ref, 1: avx2, 2: avx512; an unset or unknown PXDGEN_ISA caps nothing.
 int isa_cap() {
@@ -44,13 +52,13 @@ Choice choose() {
   __builtin_cpu_init();
   // Every AVX-512 CPU has AVX2 and FMA; the linear layer gains nothing from wider vectors.
   if (cap >= 2 && __builtin_cpu_supports("avx512f"))
-    return {x86::conv2d_fused_f32_avx512, x86::linear_f32_avx2, "avx512f"};
+    return {x86::conv2d_fused_f32_avx512, x86::conv2d_prepared_floats_avx512, x86::conv2d_prepare_f32_avx512, x86::linear_f32_avx2, "avx512f"};
   if (cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {x86::conv2d_fused_f32_avx2, x86::linear_f32_avx2, "avx2"};
+    return {x86::conv2d_fused_f32_avx2, x86::conv2d_prepared_floats_avx2, x86::conv2d_prepare_f32_avx2, x86::linear_f32_avx2, "avx2"};
 #else
   (void)cap;
 #endif
-  return {conv2d_fused_f32_ref, ref::linear_f32, "ref"};
+  return {conv2d_fused_f32_ref, nothing_to_prepare, no_transform, ref::linear_f32, "ref"};
 }
 
 const Choice& choice() {
@@ -61,6 +69,15 @@ const Choice& choice() {
 }  // namespace
 
 void conv2d_fused_f32(const Conv2dArgs& args) { choice().conv(args); }
+
+PreparedWeights conv2d_prepare_f32(const Conv2dArgs& shape) {
+  PreparedWeights p;
+  const size_t floats = choice().prepared_floats(shape);
+  if (floats == 0) return p;
+  p.data.resize(floats);
+  p.transform = choice().prepare(shape, p.data.data());
+  return p;
+}
 
 void linear_f32(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                 float* y) {

@@ -12,7 +12,8 @@
 /// so a tile costs a^2 multiplies per (input, output channel) pair and weight set instead of
 /// the direct sum's taps x outputs: 16 for 4 outputs (F(2x2, 3x3), 36 direct), 36 for 16
 /// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144). Per call:
-///  - weights: U = G g G^T for every (output, input) channel pair and weight set, stored per
+///  - weights (unless the layer kept them, see PreparedWeights in kernels/conv2d.hpp):
+///    U = G g G^T for every (output, input) channel pair and weight set, stored per
 ///    transform point xi as [xi][row block][channel][block lane], the GEMM's broadcast order,
 ///    the GEMM's rows being the output channels of each weight set in turn;
 ///  - in bands of tile rows (sized so the band's transformed input and products stay near L2):
@@ -160,6 +161,7 @@ void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::
 /// F(2x2, 3x3): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
 struct WinogradF2x3 {
+  static constexpr WinogradTile tile = WinogradTile::f2x3;
   static constexpr int m = 2, step = 2, points = 16, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = false;
 
@@ -249,6 +251,7 @@ struct WinogradF2x3 {
 /// B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 struct WinogradF4x3 {
+  static constexpr WinogradTile tile = WinogradTile::f4x3;
   static constexpr int m = 4, step = 4, points = 36, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = false;
 
@@ -325,6 +328,7 @@ struct WinogradF4x3 {
 /// phases' 3 transformed values make 6 points, so 36 multiplies give 16 outputs (64 direct).
 /// All transforms are sums and differences: the rounding is that of the direct sum.
 struct WinogradUp2F2x2 {
+  static constexpr WinogradTile tile = WinogradTile::up2_3x3_f2x2;
   static constexpr int m = 4, step = 2, points = 36, kernel = 3, weight_sets = 1;
   static constexpr bool upsample = true;
 
@@ -402,6 +406,7 @@ struct WinogradUp2F2x2 {
 /// at rows and columns 2t - 1 .. 2t + 2, whose one transform serves all four phases: 4 weight
 /// sets (phase py * 2 + px) of 16 points, 64 multiplies for 16 outputs (144 direct).
 struct WinogradUp2F2x3 {
+  static constexpr WinogradTile tile = WinogradTile::up2_5x5_f2x3;
   static constexpr int m = 4, step = 2, points = 16, kernel = 5, weight_sets = 4;
   static constexpr bool upsample = true;
 
@@ -524,6 +529,39 @@ inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
   return WinogradTile::none;
 }
 
+/// PreparedView::transform of T's weights on V: the tile and the register blocking, never 0.
+template <class V, class T>
+constexpr int winograd_transform_id() {
+  return (static_cast<int>(T::tile) * 64 + V::wide_oc) * 64 + V::lanes;
+}
+
+/// Floats of T's transformed weights for a's channels, the planes of its points padded.
+template <class T>
+size_t winograd_weight_floats(const Conv2dArgs& a) {
+  return T::points * point_stride_for(static_cast<size_t>(a.out_channels) * T::weight_sets * a.channels);
+}
+
+/// U = G g G^T of every (output, input) channel pair and weight set of a's weights into u, in
+/// the GEMM's order (see the file comment), point planes winograd_weight_floats / points
+/// apart.
+template <class V, class T>
+void winograd_weights(const Conv2dArgs& a, float* u) {
+  constexpr int M = V::wide_oc, taps = T::kernel * T::kernel;
+  const int C = a.channels, OC = a.out_channels;
+  const size_t u_point = winograd_weight_floats<T>(a) / T::points;
+  const OcBlocks blocks(OC * T::weight_sets, M);
+  // Channel-major within a block, so each point's runs are written in order.
+  for (int b = 0; b < blocks.count; ++b) {
+    const int row0 = blocks.first(b), m = blocks.size(b);
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < m; ++i) {
+        const int set = (row0 + i) / OC, oc = (row0 + i) % OC;
+        T::weights(a.weight + (static_cast<size_t>(oc) * C + c) * taps, set,
+                   u + static_cast<size_t>(row0) * C + static_cast<size_t>(c) * m + i, u_point);
+      }
+  }
+}
+
 /// The fused convolution by Winograd with the tile T (see the file comment): tiles of
 /// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample).
 template <class V, class T>
@@ -547,19 +585,19 @@ void conv_winograd(const Conv2dArgs& a) {
   const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), gemm_step)) + L;
   const int part = round_up(tw, L) + L;
 
-  const size_t u_point = point_stride_for(static_cast<size_t>(gemm_rows) * C);
+  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
   const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
   const size_t m_point = point_stride_for(static_cast<size_t>(gemm_rows) * stride);
+  const bool prepared = a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == u_floats;
 
   ScratchLayout layout;
-  const size_t u_at = layout.add(P * u_point * sizeof(float));
+  const size_t u_at = layout.add(prepared ? 0 : u_floats * sizeof(float));
   const size_t v_at = layout.add(P * v_point * sizeof(float));
   const size_t m_at = layout.add(P * m_point * sizeof(float));
   const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
   const size_t halves_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
   const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
-  float* u = reinterpret_cast<float*>(scratch + u_at);
   float* v = reinterpret_cast<float*>(scratch + v_at);
   float* mt = reinterpret_cast<float*>(scratch + m_at);
   float* padded = reinterpret_cast<float*>(scratch + padded_at);
@@ -568,16 +606,11 @@ void conv_winograd(const Conv2dArgs& a) {
   zero_floats(padded, static_cast<size_t>(S) * part);
 
   const OcBlocks blocks(gemm_rows, M);
-  constexpr int taps = T::kernel * T::kernel;
-  // Channel-major within a block, so each point's runs are written in order.
-  for (int b = 0; b < blocks.count; ++b) {
-    const int row0 = blocks.first(b), m = blocks.size(b);
-    for (int c = 0; c < C; ++c)
-      for (int i = 0; i < m; ++i) {
-        const int set = (row0 + i) / OC, oc = (row0 + i) % OC;
-        T::weights(a.weight + (static_cast<size_t>(oc) * C + c) * taps, set,
-                   u + static_cast<size_t>(row0) * C + static_cast<size_t>(c) * m + i, u_point);
-      }
+  const float* u = a.prepared.data;
+  if (!prepared) {
+    float* transformed = reinterpret_cast<float*>(scratch + u_at);
+    winograd_weights<V, T>(a, transformed);
+    u = transformed;
   }
 
   const size_t out_plane = static_cast<size_t>(out_h) * out_w;
@@ -617,6 +650,23 @@ void conv_winograd(const Conv2dArgs& a) {
                               imin(T::m, out_h - T::m * r), out_w, accumulate);
     }
   }
+}
+
+/// The tile whose weights conv_prepare keeps: see PreparedWeights in kernels/conv2d.hpp.
+inline bool weights_worth_preparing(const Conv2dArgs& a) {
+  return a.out_channels > 0 && a.height > 0 && a.width > 0 && winograd_tile_for(a) == WinogradTile::up2_5x5_f2x3;
+}
+
+/// conv2d_prepare_f32's two steps (see entry_points.hpp).
+template <class V>
+size_t prepared_floats(const Conv2dArgs& a) {
+  return weights_worth_preparing(a) ? winograd_weight_floats<WinogradUp2F2x3>(a) : 0;
+}
+template <class V>
+int prepare_weights(const Conv2dArgs& a, float* dst) {
+  if (!weights_worth_preparing(a)) return 0;
+  winograd_weights<V, WinogradUp2F2x3>(a, dst);
+  return winograd_transform_id<V, WinogradUp2F2x3>();
 }
 
 /// The fused convolution by the Winograd tile `tile`.

@@ -16,6 +16,14 @@ void conv2d_fused_f32_avx2(const Conv2dArgs& args);
 /// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
 void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 
+/// conv2d_prepare_f32 (kernels/conv2d.hpp) for each ISA, in two steps so that the caller
+/// owns the memory: the floats the prepared weights take (0: nothing to prepare), then the
+/// transform into dst, which returns its PreparedView::transform.
+size_t conv2d_prepared_floats_avx2(const Conv2dArgs& shape);
+int conv2d_prepare_f32_avx2(const Conv2dArgs& shape, float* dst);
+size_t conv2d_prepared_floats_avx512(const Conv2dArgs& shape);
+int conv2d_prepare_f32_avx512(const Conv2dArgs& shape, float* dst);
+
 /// The algorithms of the fused convolution. The entry points above choose by shape; these
 /// force one, so benchmarks and tests can compare them on any shape. Winograd F(2x2, 3x3) and
 /// F(4x4, 3x3) apply to the plain 3x3 convolution, winograd_up2 to the 3x3 and 5x5 ones of the

@@ -539,3 +539,89 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
   };
   check_shapes("winograd production", shapes, winograd_implementations(), 1000);
 }
+
+TEST_CASE("fused conv: weights prepared once give what the per-call transform gives") {
+  // The 5x5 convolutions of the upsampled input that run by Winograd (the WGAN ConvNet's),
+  // one with a partial last register block of output channels and odd sizes; then shapes
+  // with nothing to prepare.
+  const std::vector<Shape> kept = {
+      {32, 8, 24, 16, 5, true, true, false, true},
+      {17, 9, 31, 13, 5, true, false, true, true},
+      {128, 16, 48, 64, 5, true, true, true, false},
+  };
+  const std::vector<Shape> none = {
+      {32, 8, 24, 16, 3, true, true, false, true},
+      {32, 16, 48, 32, 3, false, true, false, true},
+      {32, 8, 24, 16, 1, false, true, false, true},
+      {32, 2, 3, 16, 5, true, true, false, true},  // too few tiles for Winograd: direct
+  };
+  const auto run = [](const Problem& p, ConvFn fn, const k::PreparedView& view) {
+    std::vector<float> out(p.out0);
+    k::Conv2dArgs a = p.args(out.data());
+    a.prepared = view;
+    fn(a);
+    return out;
+  };
+  unsigned seed = 7000;
+  double worst = 0;
+  const bool fast = std::string(k::conv2d_fused_f32_isa()) != "ref";
+  for (const Shape& s : kept) {
+    INFO(describe(s));
+    const Problem p(s, seed++);
+    const k::PreparedWeights w = k::conv2d_prepare_f32(p.args(nullptr));
+    CHECK(w.data.empty() != fast);
+    const auto per_call = run(p, k::conv2d_fused_f32, {});
+    CHECK(run(p, k::conv2d_fused_f32, w.view()) == per_call);
+    // A view that does not fit these channels is ignored, not read.
+    k::PreparedView short_view = w.view();
+    if (short_view.floats > 0) short_view.floats -= 1;
+    CHECK(run(p, k::conv2d_fused_f32, short_view) == per_call);
+    Errors e;
+    e.add(run(p, k::conv2d_fused_f32, w.view()), p.run(k::conv2d_fused_f32_ref), p.out_size());
+    CHECK(e.rel <= tolerance(s));
+    worst = std::max(worst, e.rel);
+  }
+  for (const Shape& s : none) {
+    INFO(describe(s));
+    const Problem p(s, seed++);
+    CHECK(k::conv2d_prepare_f32(p.args(nullptr)).data.empty());
+  }
+#if defined(PXDGEN_TEST_X86)
+  // Each ISA on its own weights; each ignores the other's (another register blocking).
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) MESSAGE("prepared weights: avx512f skipped, this CPU lacks it");
+  for (const Shape& s : kept) {
+    INFO(describe(s));
+    const Problem p(s, seed++);
+    const k::Conv2dArgs shape = p.args(nullptr);
+    std::vector<float> w2, w5;
+    k::PreparedView v2, v5;
+    if (avx2) {
+      w2.resize(k::x86::conv2d_prepared_floats_avx2(shape));
+      v2 = {w2.data(), w2.size(), k::x86::conv2d_prepare_f32_avx2(shape, w2.data())};
+      CHECK(v2.transform != 0);
+    }
+    if (avx512) {
+      w5.resize(k::x86::conv2d_prepared_floats_avx512(shape));
+      v5 = {w5.data(), w5.size(), k::x86::conv2d_prepare_f32_avx512(shape, w5.data())};
+      CHECK(v5.transform != 0);
+      CHECK(v5.transform != v2.transform);
+    }
+    if (avx2) {
+      const auto per_call = run(p, k::x86::conv2d_fused_f32_avx2, {});
+      CHECK(run(p, k::x86::conv2d_fused_f32_avx2, v2) == per_call);
+      if (avx512) CHECK(run(p, k::x86::conv2d_fused_f32_avx2, v5) == per_call);
+    }
+    if (avx512) {
+      const auto per_call = run(p, k::x86::conv2d_fused_f32_avx512, {});
+      CHECK(run(p, k::x86::conv2d_fused_f32_avx512, v5) == per_call);
+      if (avx2) CHECK(run(p, k::x86::conv2d_fused_f32_avx512, v2) == per_call);
+    }
+  }
+#endif
+  char buf[120];
+  std::snprintf(buf, sizeof buf, "prepared weights (%s): %zu shapes, max rel err against the reference %.3g",
+                k::conv2d_fused_f32_isa(), kept.size(), worst);
+  MESSAGE(buf);
+}
