@@ -33,40 +33,37 @@ void Conv2d::forward(const float* x, int height, int width, float* y) const {
                            pad, y);
 }
 
-void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
-                     const ConvInput& input, const Residual& residual) const {
-  kernels::Conv2dArgs a;
-  a.in = x;
-  a.channels = in;
-  a.height = height;
-  a.width = width;
-  a.in_scale = input.scale;
-  a.in_shift = input.shift;
-  a.upsample2x = input.upsample2x;
-  a.weight = weight.data;
-  a.bias = bias;
-  a.out_channels = out;
-  a.kernel = kernel;
-  a.out = y;
-  a.residual = residual.data;
-  a.residual_upsample2x = residual.upsample2x;
-  a.in_channel_stride = input.channel_stride;
-  a.residual_channel_stride = residual.channel_stride;
-  a.accumulate = residual.in_output;
-  a.prepared = prepared.view();
-  k.conv2d_fused(a);
-}
-
-void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
+kernels::Conv2dArgs Conv2d::shape_args(int height, int width, bool upsample2x) const {
   kernels::Conv2dArgs a;
   a.channels = in;
   a.height = height;
   a.width = width;
   a.upsample2x = upsample2x;
   a.weight = weight.data;
+  a.bias = bias;
   a.out_channels = out;
   a.kernel = kernel;
-  prepared = k.conv2d_prepare(a);
+  a.prepared = prepared.view();
+  return a;
+}
+
+void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
+                     const ConvInput& input, const Residual& residual) const {
+  kernels::Conv2dArgs a = shape_args(height, width, input.upsample2x);
+  a.in = x;
+  a.in_scale = input.scale;
+  a.in_shift = input.shift;
+  a.out = y;
+  a.residual = residual.data;
+  a.residual_upsample2x = residual.upsample2x;
+  a.in_channel_stride = input.channel_stride;
+  a.residual_channel_stride = residual.channel_stride;
+  a.accumulate = residual.in_output;
+  k.conv2d_fused(a);
+}
+
+void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
+  prepared = k.conv2d_prepare(shape_args(height, width, upsample2x));
 }
 
 const KernelTable& kernel_table(Backend backend) {

@@ -87,6 +87,10 @@ struct Conv2d {
   void prepare(const KernelTable& k, int height, int width, bool upsample2x);
 
   kernels::PreparedWeights prepared;
+
+ private:
+  /// The kernel's arguments but for the tensors: channels, sizes, weights.
+  kernels::Conv2dArgs shape_args(int height, int width, bool upsample2x) const;
 };
 
 /// ConvTranspose2d in PyTorch layout (in, out, k, k), bias optional.
