@@ -89,14 +89,18 @@ class WganResNet final : public UnconditionalNetwork {
       b.conv2 = Conv2d::load(w, p + "conv2", b.conv1.out, -1, 3, 1, 1);
       b.skip = Conv2d::load(w, p + "conv", channels, b.conv2.out, 1, 1, 0);
       macs_ += b.skip.macs(h, wd);
+      // As synthesize runs them: conv1 on the small input, upsampling it.
+      b.conv1.prepare(kernels_, h, wd, true);
       h *= 2;
       wd *= 2;
+      b.conv2.prepare(kernels_, h, wd, false);
       macs_ += b.conv1.macs(h, wd) + b.conv2.macs(h, wd);
       channels = b.conv2.out;
       blocks_.push_back(std::move(b));
     }
     norm_ = BatchNorm::load(w, "norm", channels, false);
     conv_ = Conv2d::load(w, "conv", channels, 1, 3, 1, 1);
+    conv_.prepare(kernels_, h, wd, false);
     macs_ += conv_.macs(h, wd);
   }
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {

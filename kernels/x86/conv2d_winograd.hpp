@@ -12,7 +12,7 @@
 /// so a tile costs a^2 multiplies per (input, output channel) pair and weight set instead of
 /// the direct sum's taps x outputs: 16 for 4 outputs (F(2x2, 3x3), 36 direct), 36 for 16
 /// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144). Per call:
-///  - weights (unless the layer kept them, see PreparedWeights in kernels/conv2d.hpp):
+///  - weights (unless the layer kept them at load, see PreparedWeights in kernels/conv2d.hpp):
 ///    U = G g G^T for every (output, input) channel pair and weight set, stored per
 ///    transform point xi as [xi][row block][channel][block lane], the GEMM's broadcast order,
 ///    the GEMM's rows being the output channels of each weight set in turn;
@@ -652,21 +652,41 @@ void conv_winograd(const Conv2dArgs& a) {
   }
 }
 
-/// The tile whose weights conv_prepare keeps: see PreparedWeights in kernels/conv2d.hpp.
-inline bool weights_worth_preparing(const Conv2dArgs& a) {
-  return a.out_channels > 0 && a.height > 0 && a.width > 0 && winograd_tile_for(a) == WinogradTile::up2_5x5_f2x3;
+/// The Winograd tile a's layer runs by, none where it runs direct.
+inline WinogradTile tile_to_prepare(const Conv2dArgs& a) {
+  if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return WinogradTile::none;
+  return winograd_tile_for(a);
 }
 
 /// conv2d_prepare_f32's two steps (see entry_points.hpp).
 template <class V>
 size_t prepared_floats(const Conv2dArgs& a) {
-  return weights_worth_preparing(a) ? winograd_weight_floats<WinogradUp2F2x3>(a) : 0;
+  switch (tile_to_prepare(a)) {
+    case WinogradTile::f2x3: return winograd_weight_floats<WinogradF2x3>(a);
+    case WinogradTile::f4x3: return winograd_weight_floats<WinogradF4x3>(a);
+    case WinogradTile::up2_3x3_f2x2: return winograd_weight_floats<WinogradUp2F2x2>(a);
+    case WinogradTile::up2_5x5_f2x3: return winograd_weight_floats<WinogradUp2F2x3>(a);
+    case WinogradTile::none: break;
+  }
+  return 0;
 }
+
+template <class V, class T>
+int prepare_weights_for(const Conv2dArgs& a, float* dst) {
+  winograd_weights<V, T>(a, dst);
+  return winograd_transform_id<V, T>();
+}
+
 template <class V>
 int prepare_weights(const Conv2dArgs& a, float* dst) {
-  if (!weights_worth_preparing(a)) return 0;
-  winograd_weights<V, WinogradUp2F2x3>(a, dst);
-  return winograd_transform_id<V, WinogradUp2F2x3>();
+  switch (tile_to_prepare(a)) {
+    case WinogradTile::f2x3: return prepare_weights_for<V, WinogradF2x3>(a, dst);
+    case WinogradTile::f4x3: return prepare_weights_for<V, WinogradF4x3>(a, dst);
+    case WinogradTile::up2_3x3_f2x2: return prepare_weights_for<V, WinogradUp2F2x2>(a, dst);
+    case WinogradTile::up2_5x5_f2x3: return prepare_weights_for<V, WinogradUp2F2x3>(a, dst);
+    case WinogradTile::none: break;
+  }
+  return 0;
 }
 
 /// The fused convolution by the Winograd tile `tile`.
