@@ -7,6 +7,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libeigen3-dev libdnnl-dev libomp-dev nlohmann-json3-dev libbenchmark-dev doctest-dev
+  # oneDNN's CMake package looks for OpenCL (Debian builds it with the OpenCL GPU runtime);
+  # it is only a recommendation of libdnnl-dev, which --no-install-recommends skips.
+  ocl-icd-opencl-dev
   libhdf5-dev
   python3-torch python3-numpy python3-h5py python3-matplotlib
 )
