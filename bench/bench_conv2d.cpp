@@ -8,8 +8,9 @@
 // 9/25 (5x5) of those multiplies; oneDNN convolves the upsampled input, made outside the timed
 // loop. oneDNN cannot fuse the input batch norm + ReLU (a pre-op), so it runs the plain
 // convolution; ours runs with the activation. Where a block's last 1x1 adds the skip, oneDNN
-// gets a sum post-op onto an output that holds the skip at full size; ours reads the skip as
-// the engine does, nearest-upsampled from half size where the block upsamples ("res-up2").
+// gets a sum post-op onto an output that holds the skip at full size; ours adds the skip as
+// the engine does: onto the output in place where the block keeps its size and channels
+// ("res"), read nearest-upsampled from half size where the block upsamples ("res-up2").
 
 #include <benchmark/benchmark.h>
 
@@ -117,15 +118,24 @@ struct Data {
                              1.0f / std::sqrt(static_cast<float>(s.channels * s.kernel * s.kernel)), 0.0f, 4)),
         bias(random_vector(s.out_channels, 0.3f, 0.0f, 5)),
         out(static_cast<size_t>(s.out_channels) * s.out_height() * s.out_width(), 0.0f),
-        residual(s.residual == Residual::none ? 0 : s.residual == Residual::same_size ? out.size() : out.size() / 4,
-                 1.0f) {}
+        residual(s.residual == Residual::upsampled ? out.size() / 4 : 0, 1.0f) {}
 };
 
 void set_rate(benchmark::State& state, const Shape& s) {
   state.counters["GFLOP/s"] = benchmark::Counter(s.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv2dArgs&)) {
+/// An ISA's weight preparation (kernels/x86/entry_points.hpp): the floats it keeps, then the
+/// transform.
+struct Prepare {
+  size_t (*floats)(const k::Conv2dArgs&) = nullptr;
+  int (*transform)(const k::Conv2dArgs&, float*) = nullptr;
+};
+
+/// Ours runs each shape as its generator does: the WGAN generators keep their layers'
+/// Winograd weights from load (Conv2d::prepare), the BigGAN-deep family transforms them per
+/// call.
+void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv2dArgs&), Prepare prepare = {}) {
   Data d(s);
   k::Conv2dArgs a;
   a.in = d.in.data();
@@ -140,8 +150,15 @@ void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv
   a.out_channels = s.out_channels;
   a.kernel = s.kernel;
   a.out = d.out.data();
-  a.residual = s.residual != Residual::none ? d.residual.data() : nullptr;
+  a.residual = s.residual == Residual::upsampled ? d.residual.data() : nullptr;
   a.residual_upsample2x = s.residual == Residual::upsampled;
+  a.accumulate = s.residual == Residual::same_size;
+  k::PreparedWeights kept;
+  if (prepare.floats != nullptr && std::string(s.model) == "wgan") {
+    kept.data.resize(prepare.floats(a));
+    kept.transform = prepare.transform(a, kept.data.data());
+    a.prepared = kept.view();
+  }
   for (auto _ : state) {
     fn(a);
     benchmark::DoNotOptimize(d.out.data());
@@ -201,6 +218,11 @@ void run_onednn(benchmark::State& state, const Shape& s) {
 
 }  // namespace
 
+#if defined(PXDGEN_BENCH_X86)
+const Prepare kPrepareAvx2{k::x86::conv2d_prepared_floats_avx2, k::x86::conv2d_prepare_f32_avx2};
+const Prepare kPrepareAvx512{k::x86::conv2d_prepared_floats_avx512, k::x86::conv2d_prepare_f32_avx512};
+#endif
+
 int main(int argc, char** argv) {
 #if defined(_OPENMP)
   // One core per convolution, as in the engine; oneDNN's OpenMP pool would take them all.
@@ -214,37 +236,47 @@ int main(int argc, char** argv) {
 #if defined(PXDGEN_BENCH_X86)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
       benchmark::RegisterBenchmark((base + "/avx2").c_str(),
-                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx2); })
+                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx2, kPrepareAvx2); })
           ->Unit(benchmark::kMillisecond);
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel > 1 && s.upsample) {
       benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
+        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); }, kPrepareAvx2);
       })->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark((base + "/avx2-winograd-up2").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
           k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_up2);
-        });
+        }, kPrepareAvx2);
       })->Unit(benchmark::kMillisecond);
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 3 && !s.upsample) {
       // Every 3x3 algorithm forced, to place the dispatcher's choice between them.
       benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
+        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); }, kPrepareAvx2);
       })->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark((base + "/avx2-winograd-f2x3").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
           k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f2x3);
-        });
+        }, kPrepareAvx2);
       })->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark((base + "/avx2-winograd-f4x3").c_str(), [s](benchmark::State& st) {
         run_fused(st, s, [](const k::Conv2dArgs& a) {
           k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f4x3);
-        });
+        }, kPrepareAvx2);
+      })->Unit(benchmark::kMillisecond);
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 5 && !s.upsample) {
+      benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
+        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
+      })->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark((base + "/avx2-winograd-f2x5").c_str(), [s](benchmark::State& st) {
+        run_fused(st, s, [](const k::Conv2dArgs& a) {
+          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f2x5);
+        }, kPrepareAvx2);
       })->Unit(benchmark::kMillisecond);
     }
     if (__builtin_cpu_supports("avx512f"))
       benchmark::RegisterBenchmark((base + "/avx512f").c_str(),
-                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx512); })
+                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx512, kPrepareAvx512); })
           ->Unit(benchmark::kMillisecond);
 #endif
     benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s); })

@@ -125,7 +125,12 @@ def main():
             "100 % of peak means fewer multiplies than the dense count: the phase kernels of a 2x",
             "upsampled 5x5 convolution do 9/25 of them; Winograd F(2x2, 2x2) on the phases of a 2x",
             "upsampled 3x3 does 36/144, F(4x4, 3x3) (from 16x48 up) 36/144 and F(2x2, 3x3) (8x24)",
-            "16/36 of those of a plain 3x3, before their transforms.", ""]
+            "16/36 of those of a plain 3x3, F(2x2, 5x5) 36/100 of those of a plain 5x5, before their",
+            "transforms. The WGAN shapes run with their Winograd weights transformed once, as their",
+            "generators keep them from load. Where a block's last 1x1 adds",
+            "its skip (`res`), both add onto an output that holds it, as the engine does for blocks",
+            "that keep their size; `res-up2` reads the skip at half size, nearest-upsampled, where",
+            "oneDNN gets it upsampled in its output.", ""]
     out += lines
     out += ["", f"Sum over the shapes: **{total_ratio:.2f}x** oneDNN's time; ours at least as fast on "
                 f"{wins} of {shapes} shapes.", ""]

@@ -875,7 +875,7 @@ void conv_kxk_direct(const Conv2dArgs& a) {
 }
 
 // Defined in conv2d_winograd.hpp, included at the end of this file.
-enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3 };
+enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3, f2x5 };
 inline WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
@@ -916,6 +916,7 @@ void conv_forced(const Conv2dArgs& a, ConvAlgorithm algorithm) {
   if (algorithm == ConvAlgorithm::winograd_f4x3 && plain_3x3) tile = WinogradTile::f4x3;
   if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 3) tile = WinogradTile::up2_3x3_f2x2;
   if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 5) tile = WinogradTile::up2_5x5_f2x3;
+  if (algorithm == ConvAlgorithm::winograd_f2x5 && a.kernel == 5 && !a.upsample2x) tile = WinogradTile::f2x5;
   if (tile == WinogradTile::none) return conv_direct<V>(a);
   conv_winograd<V>(a, tile);
 }

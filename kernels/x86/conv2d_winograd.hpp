@@ -6,12 +6,14 @@
 ///  - plain 3x3: F(2x2, 3x3) or F(4x4, 3x3);
 ///  - 3x3 of the 2x nearest-upsampled input: F(2x2, 2x2) on each output phase's 2-tap filters;
 ///  - 5x5 of the upsampled input: F(2x2, 3x3) on each phase's 3-tap filters, one input
-///    transform for the four phases.
+///    transform for the four phases;
+///  - plain 5x5: F(2x2, 5x5).
 ///
 /// Each tile of outputs comes from an a x a input patch d: Y = A^T [(G g G^T) . (B^T d B)] A,
 /// so a tile costs a^2 multiplies per (input, output channel) pair and weight set instead of
 /// the direct sum's taps x outputs: 16 for 4 outputs (F(2x2, 3x3), 36 direct), 36 for 16
-/// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144). Per call:
+/// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144), 36 for 4
+/// (F(2x2, 5x5), 100). Per call:
 ///  - weights (unless the layer kept them at load, see PreparedWeights in kernels/conv2d.hpp):
 ///    U = G g G^T for every (output, input) channel pair and weight set, stored per
 ///    transform point xi as [xi][row block][channel][block lane], the GEMM's broadcast order,
@@ -29,8 +31,8 @@
 ///
 /// Rounding: F(2x2, 3x3) only adds and halves exactly representable values, a few more float32
 /// additions per output than the direct sum, as do the upsampled tiles. F(4x4, 3x3) scales by
-/// up to 5 in B and 8 in A and rounds G's sixths and 24ths: its error is several times larger
-/// (the tests bound both).
+/// up to 5 in B and 8 in A and rounds G's sixths and 24ths: its error is several times larger,
+/// as is that of F(2x2, 5x5), which shares B and G's rounding (the tests bound them all).
 ///
 /// Internal linkage and no standard-library templates, for the reasons given in
 /// conv2d_fused_tiled.hpp.
@@ -54,14 +56,15 @@ inline size_t point_stride_for(size_t n) {
   return lines * 16;
 }
 
-/// The patch rows of a tile row as m column phases of the activated, zero-padded input rows:
-/// a ring of 8 slots (at least a = m + 2 rows), padded row q (input row q - 1) in slot q % 8.
-template <class V, int Mt>
+/// The patch rows of a tile row as Mt column phases of the activated input rows, zero-padded
+/// by Pad on each side (the kernel's half width on the input the tiles read): a ring of 8
+/// slots (at least a patch's rows), padded row q (input row q - Pad) in slot q % 8.
+template <class V, int Mt, int Pad = 1>
 struct WinogradRows {
   static_assert(Mt == 2 || Mt == 4, "column phases are split by one or two deinterleaves");
   const Conv2dArgs& a;
   int part;       ///< floats per column phase of a row, a multiple of lanes
-  float* padded;  ///< Mt part: one activated row, with its zero column at 0 and zeros past W
+  float* padded;  ///< Mt part: one activated row, with Pad zero columns first and zeros past W
   float* halves;  ///< Mt part: the even and odd columns of `padded`, when Mt = 4
   float* ring;    ///< 8 slots x Mt phases
 
@@ -70,13 +73,13 @@ struct WinogradRows {
   void fill(int c, int q) const {
     constexpr int L = V::lanes;
     float* slot = ring + static_cast<size_t>(q & 7) * Mt * part;
-    const int iy = q - 1;
+    const int iy = q - Pad;
     if (iy < 0 || iy >= a.height) {
       zero_floats(slot, static_cast<size_t>(Mt) * part);
       return;
     }
     const size_t plane = in_channel_stride(a);
-    activate_row<V>(padded + 1, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
+    activate_row<V>(padded + Pad, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
     const int half = Mt / 2 * part;
     float* e = Mt == 2 ? slot : halves;
     for (int k = 0; k < half; k += L) {
@@ -162,7 +165,7 @@ void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::
 /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
 struct WinogradF2x3 {
   static constexpr WinogradTile tile = WinogradTile::f2x3;
-  static constexpr int m = 2, step = 2, points = 16, kernel = 3, weight_sets = 1;
+  static constexpr int m = 2, step = 2, points = 16, kernel = 3, weight_sets = 1, pad = 1, patch = 4;
   static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g.
@@ -252,7 +255,7 @@ struct WinogradF2x3 {
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 struct WinogradF4x3 {
   static constexpr WinogradTile tile = WinogradTile::f4x3;
-  static constexpr int m = 4, step = 4, points = 36, kernel = 3, weight_sets = 1;
+  static constexpr int m = 4, step = 4, points = 36, kernel = 3, weight_sets = 1, pad = 1, patch = 6;
   static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
@@ -320,6 +323,103 @@ struct WinogradF4x3 {
   }
 };
 
+/// F(2x2, 5x5) on the points of F(4x4, 3x3), whose input transform B^T it shares:
+/// G = [1/4 0 0 0 0; -1/6 -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6 -1/6;
+///      1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1],
+/// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]. 36 multiplies for 4 outputs (100 direct), from the 6 x 6
+/// patch at input rows and columns 2t - 2 .. 2t + 3.
+struct WinogradF2x5 {
+  static constexpr WinogradTile tile = WinogradTile::f2x5;
+  static constexpr int m = 2, step = 2, points = 36, kernel = 5, weight_sets = 1, pad = 2, patch = 6;
+  static constexpr bool upsample = false;
+
+  /// dst[xi * per_point] = (G g G^T)[xi] for one 5x5 kernel g, in double and rounded once.
+  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
+    static constexpr double G[6][5] = {{1.0 / 4, 0, 0, 0, 0},
+                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                       {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+                                       {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+                                       {0, 0, 0, 0, 1}};
+    double gg[6][5];  // G g
+    for (int r = 0; r < 6; ++r)
+      for (int j = 0; j < 5; ++j) {
+        double sum = 0;
+        for (int i = 0; i < 5; ++i) sum += G[r][i] * g[i * 5 + j];
+        gg[r][j] = sum;
+      }
+    for (int r = 0; r < 6; ++r)
+      for (int j = 0; j < 6; ++j) {
+        double sum = 0;
+        for (int i = 0; i < 5; ++i) sum += gg[r][i] * G[j][i];
+        dst[(r * 6 + j) * per_point] = static_cast<float>(sum);
+      }
+  }
+
+  template <class V>
+  static void transform_input(const typename V::vec* d, typename V::vec* t) {
+    WinogradF4x3::transform_input<V>(d, t);
+  }
+
+  /// y[0..1] = A^T s for s[0..5].
+  template <class V>
+  static void transform_output(const typename V::vec* s, typename V::vec* y) {
+    y[0] = V::add(V::add(V::add(s[0], s[1]), s[2]), V::add(s[3], s[4]));
+    y[1] = V::add(V::fmadd(V::set1(2.0f), V::sub(s[3], s[4]), V::sub(s[1], s[2])), s[5]);
+  }
+
+  template <class V>
+  static void input(const WinogradRows<V, 2, 2>& rows, int r, int tw, float* dst, size_t point_stride) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    const float* e[6];
+    const float* o[6];
+    for (int j = 0; j < 6; ++j) {
+      e[j] = rows.phase(2 * r + j, 0);
+      o[j] = rows.phase(2 * r + j, 1);
+    }
+    for (int tx = 0; tx < tw; tx += L) {
+      vec t[6][6];  // d B: each patch row transformed first
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) {
+        const vec d[6] = {V::load(e[j] + tx),     V::load(o[j] + tx),     V::load(e[j] + tx + 1),
+                          V::load(o[j] + tx + 1), V::load(e[j] + tx + 2), V::load(o[j] + tx + 2)};
+        transform_input<V>(d, t[j]);
+      }
+      store_6x6_points<V, WinogradF2x5>(t, dst + tx, point_stride);
+    }
+  }
+
+  /// The `rows` (1 or 2) output rows at out of one tile row (+)= bias + A^T M A.
+  template <class V>
+  static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
+                     float* out, int rows, int width, bool accumulate) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    for (int tx = 0; tx < tw; tx += L) {
+      vec s[2][6];  // A^T M: rows combined first, per column
+#pragma GCC unroll 6
+      for (int k = 0; k < 6; ++k) {
+        const float* p = src + tx + k * point_stride;
+        vec column[6], y[2];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
+        transform_output<V>(column, y);
+        s[0][k] = y[0];
+        s[1][k] = y[1];
+      }
+      const int valid = imin(2 * L, width - 2 * tx);
+      for (int i = 0; i < rows; ++i) {
+        vec y[2], lo, hi;
+        transform_output<V>(s[i], y);
+        V::interleave(V::add(y[0], bias), V::add(y[1], bias), lo, hi);
+        store_vec<V>(out + static_cast<size_t>(i) * width + 2 * tx, lo, imin(valid, L), accumulate);
+        store_vec<V>(out + static_cast<size_t>(i) * width + 2 * tx + L, hi, valid - L, accumulate);
+      }
+    }
+  }
+};
+
 /// The 3x3 convolution of the 2x nearest-upsampled input. Output row 2i + p reads small rows
 /// i - 1, i (p = 0, taps g0 and g1 + g2) or i, i + 1 (p = 1, taps g0 + g1 and g2): two 2-tap
 /// filters, each done by F(2, 2) (G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1],
@@ -329,7 +429,7 @@ struct WinogradF4x3 {
 /// All transforms are sums and differences: the rounding is that of the direct sum.
 struct WinogradUp2F2x2 {
   static constexpr WinogradTile tile = WinogradTile::up2_3x3_f2x2;
-  static constexpr int m = 4, step = 2, points = 36, kernel = 3, weight_sets = 1;
+  static constexpr int m = 4, step = 2, points = 36, kernel = 3, weight_sets = 1, pad = 1, patch = 4;
   static constexpr bool upsample = true;
 
   /// Per dimension, the 6 transformed taps: G (g0, g1 + g2) then G (g0 + g1, g2).
@@ -407,7 +507,7 @@ struct WinogradUp2F2x2 {
 /// sets (phase py * 2 + px) of 16 points, 64 multiplies for 16 outputs (144 direct).
 struct WinogradUp2F2x3 {
   static constexpr WinogradTile tile = WinogradTile::up2_5x5_f2x3;
-  static constexpr int m = 4, step = 2, points = 16, kernel = 5, weight_sets = 4;
+  static constexpr int m = 4, step = 2, points = 16, kernel = 5, weight_sets = 4, pad = 1, patch = 4;
   static constexpr bool upsample = true;
 
   /// G h G^T for the 3x3 phase kernel h of phase `set` of the 5x5 kernel g.
@@ -517,11 +617,15 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 ///    busy): 1.2x (512 -> 256, 8x24 input), 1.35x (16x48), 2.0x (32x96), 1.8x (64x192) and
 ///    1.3x for one output channel (32 -> 1, 128x384), whose 4 weight sets still fill the GEMM
 ///    rows.
+///  - plain 5x5, F(2x2, 5x5): 2.5x faster than direct on the WGAN ConvNet's 512 -> 512 at 8x24
+///    (48 tiles) with the weights kept from load (26.4 ms against 67 ms, machine busy); per
+///    call, the transform of 512 x 512 kernels costs about what it saves.
 /// Fewer than 16 input channels were not measured.
 inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
   if (a.channels < 16) return WinogradTile::none;
   const auto tiles = [&](int m) { return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m); };
-  if (a.kernel == 5) return a.upsample2x && tiles(2) >= 32 ? WinogradTile::up2_5x5_f2x3 : WinogradTile::none;
+  if (a.kernel == 5 && a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_5x5_f2x3 : WinogradTile::none;
+  if (a.kernel == 5) return tiles(2) >= 32 && a.out_channels >= 16 ? WinogradTile::f2x5 : WinogradTile::none;
   if (a.kernel != 3 || a.out_channels < 16) return WinogradTile::none;
   if (a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_3x3_f2x2 : WinogradTile::none;
   if (tiles(4) >= 48) return WinogradTile::f4x3;
@@ -577,18 +681,27 @@ void conv_winograd(const Conv2dArgs& a) {
   const int gemm_rows = OC * T::weight_sets;
   const int out_h = T::upsample ? 2 * H : H, out_w = T::upsample ? 2 * W : W;
   const int th = div_up(H, S), tw = div_up(W, S);
-  const size_t row_bytes = static_cast<size_t>(P) * sizeof(float) * (C + gemm_rows) * tw;
-  const int band_rows = imin(th, imax(1, static_cast<int>(kBandBytes / row_bytes)));
+  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
+  const bool prepared = a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == u_floats;
+  // Where the layer kept its weights and they outweigh the image's transformed input and
+  // products (deep layers on small images: 38 MB of them for the WGAN ConvNet's 512 -> 512
+  // 5x5), the image is one band and the GEMM runs each register block of weights over all
+  // its tiles while the block is in L1; in bands, or block after block for each vector of
+  // tiles, every pass would read them all from memory again. (Weights transformed per call
+  // were just written and are partly still in cache; for those the whole-image band
+  // measured no faster over an IEA-GAN event and took 4 MB more scratch.)
+  const size_t row_floats = static_cast<size_t>(P) * (C + gemm_rows) * tw;
+  const bool weights_outer = prepared && u_floats >= row_floats * th;
+  const int band_rows =
+      weights_outer ? th : imin(th, imax(1, static_cast<int>(kBandBytes / (row_floats * sizeof(float)))));
   // Tiles per point and channel: the GEMM's whole vectors, plus a vector of slack for the
   // transforms' row overrun.
   const size_t tiles = static_cast<size_t>(band_rows) * tw;
   const size_t stride = static_cast<size_t>(round_up(static_cast<int>(tiles), gemm_step)) + L;
   const int part = round_up(tw, L) + L;
 
-  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
   const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
   const size_t m_point = point_stride_for(static_cast<size_t>(gemm_rows) * stride);
-  const bool prepared = a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == u_floats;
 
   ScratchLayout layout;
   const size_t u_at = layout.add(prepared ? 0 : u_floats * sizeof(float));
@@ -601,8 +714,8 @@ void conv_winograd(const Conv2dArgs& a) {
   float* v = reinterpret_cast<float*>(scratch + v_at);
   float* mt = reinterpret_cast<float*>(scratch + m_at);
   float* padded = reinterpret_cast<float*>(scratch + padded_at);
-  const WinogradRows<V, S> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
-                                reinterpret_cast<float*>(scratch + ring_at)};
+  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
+                                        reinterpret_cast<float*>(scratch + ring_at)};
   zero_floats(padded, static_cast<size_t>(S) * part);
 
   const OcBlocks blocks(gemm_rows, M);
@@ -624,10 +737,11 @@ void conv_winograd(const Conv2dArgs& a) {
     for (int xi = 0; xi < P; ++xi)
       for (int c = 0; c < C; ++c) zero_floats(v + xi * v_point + c * stride + band_tiles, stride - band_tiles);
     for (int c = 0; c < C; ++c) {
-      // Tile row r reads padded rows S r .. S r + S + 1; the next one shares two of them.
-      for (int q = S * r0; q < S * r0 + 2; ++q) rows.fill(c, q);
+      // Tile row r reads padded rows S r .. S r + patch - 1; the next one shares patch - S.
+      constexpr int shared = T::patch - S;
+      for (int q = S * r0; q < S * r0 + shared; ++q) rows.fill(c, q);
       for (int r = r0; r < r0 + rn; ++r) {
-        for (int q = S * r + 2; q < S * r + S + 2; ++q) rows.fill(c, q);
+        for (int q = S * r + shared; q < S * r + T::patch; ++q) rows.fill(c, q);
         T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r - r0) * tw, v_point);
       }
     }
@@ -635,12 +749,18 @@ void conv_winograd(const Conv2dArgs& a) {
       const float* uxi = u + xi * u_point;
       const float* vxi = v + xi * v_point;
       float* mxi = mt + xi * m_point;
-      for (int t0 = 0; t0 < gemm_tiles; t0 += gemm_step)
-        for (int b = 0; b < blocks.count; ++b) {
-          const int oc0 = blocks.first(b);
-          winograd_gemm_fn<V, M, N>(blocks.size(b))(uxi + static_cast<size_t>(oc0) * C, vxi + t0, stride, C,
-                                                    mxi + oc0 * stride + t0, stride);
-        }
+      const auto gemm = [&](int b, int t0) {
+        const int oc0 = blocks.first(b);
+        winograd_gemm_fn<V, M, N>(blocks.size(b))(uxi + static_cast<size_t>(oc0) * C, vxi + t0, stride, C,
+                                                  mxi + oc0 * stride + t0, stride);
+      };
+      if (weights_outer) {
+        for (int b = 0; b < blocks.count; ++b)
+          for (int t0 = 0; t0 < gemm_tiles; t0 += gemm_step) gemm(b, t0);
+      } else {
+        for (int t0 = 0; t0 < gemm_tiles; t0 += gemm_step)
+          for (int b = 0; b < blocks.count; ++b) gemm(b, t0);
+      }
     }
     for (int oc = 0; oc < OC; ++oc) {
       const typename V::vec bias = V::set1(a.bias != nullptr ? a.bias[oc] : 0.0f);
@@ -666,6 +786,7 @@ size_t prepared_floats(const Conv2dArgs& a) {
     case WinogradTile::f4x3: return winograd_weight_floats<WinogradF4x3>(a);
     case WinogradTile::up2_3x3_f2x2: return winograd_weight_floats<WinogradUp2F2x2>(a);
     case WinogradTile::up2_5x5_f2x3: return winograd_weight_floats<WinogradUp2F2x3>(a);
+    case WinogradTile::f2x5: return winograd_weight_floats<WinogradF2x5>(a);
     case WinogradTile::none: break;
   }
   return 0;
@@ -684,6 +805,7 @@ int prepare_weights(const Conv2dArgs& a, float* dst) {
     case WinogradTile::f4x3: return prepare_weights_for<V, WinogradF4x3>(a, dst);
     case WinogradTile::up2_3x3_f2x2: return prepare_weights_for<V, WinogradUp2F2x2>(a, dst);
     case WinogradTile::up2_5x5_f2x3: return prepare_weights_for<V, WinogradUp2F2x3>(a, dst);
+    case WinogradTile::f2x5: return prepare_weights_for<V, WinogradF2x5>(a, dst);
     case WinogradTile::none: break;
   }
   return 0;
@@ -695,6 +817,7 @@ void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
   if (tile == WinogradTile::up2_3x3_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
   if (tile == WinogradTile::up2_5x5_f2x3) return conv_winograd<V, WinogradUp2F2x3>(a);
   if (tile == WinogradTile::f4x3) return conv_winograd<V, WinogradF4x3>(a);
+  if (tile == WinogradTile::f2x5) return conv_winograd<V, WinogradF2x5>(a);
   conv_winograd<V, WinogradF2x3>(a);
 }
 

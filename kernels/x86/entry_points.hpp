@@ -27,9 +27,9 @@ int conv2d_prepare_f32_avx512(const Conv2dArgs& shape, float* dst);
 /// The algorithms of the fused convolution. The entry points above choose by shape; these
 /// force one, so benchmarks and tests can compare them on any shape. Winograd F(2x2, 3x3) and
 /// F(4x4, 3x3) apply to the plain 3x3 convolution, winograd_up2 to the 3x3 and 5x5 ones of the
-/// upsampled input (F(2x2, 2x2) and F(2x2, 3x3) per output phase); asked of another shape,
-/// they run direct.
-enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2 };
+/// upsampled input (F(2x2, 2x2) and F(2x2, 3x3) per output phase), F(2x2, 5x5) to the plain
+/// 5x5; asked of another shape, they run direct.
+enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2, winograd_f2x5 };
 void conv2d_forced_f32_avx2(const Conv2dArgs& args, ConvAlgorithm algorithm);
 void conv2d_forced_f32_avx512(const Conv2dArgs& args, ConvAlgorithm algorithm);
 

@@ -232,9 +232,10 @@ double tolerance(const Shape& s) {
   return 1e-5 * std::max(1.0, std::sqrt(terms / 1152.0));
 }
 
-/// F(4x4, 3x3) is checked with 5 times tolerance(): its transforms scale by up to 8 and its
-/// weights round sixths (errors up to 3e-5 at 128 channels, 3 times the direct kernels' bound).
-/// F(2x2, 3x3) and the direct kernels with tolerance() itself.
+/// F(4x4, 3x3) and F(2x2, 5x5) are checked with 5 times tolerance(): their transforms scale by
+/// up to 8 (F(2x2, 5x5): 5) and their weights round sixths (F(4x4, 3x3): errors up to 3e-5 at
+/// 128 channels, 3 times the direct kernels' bound). F(2x2, 3x3) and the direct kernels with
+/// tolerance() itself.
 constexpr double kF4x3Scale = 5.0;
 double unit_scale(const Shape&) { return 1.0; }
 double f4x3_scale(const Shape&) { return kF4x3Scale; }
@@ -250,13 +251,15 @@ double dispatched_scale(const Shape& s) {
   a.out_channels = s.out_channels;
   a.kernel = s.kernel;
   a.upsample2x = s.upsample;
-  if (k::x86::winograd_tile_for(a) == k::x86::WinogradTile::f4x3) return kF4x3Scale;
+  const k::x86::WinogradTile tile = k::x86::winograd_tile_for(a);
+  if (tile == k::x86::WinogradTile::f4x3 || tile == k::x86::WinogradTile::f2x5) return kF4x3Scale;
 #endif
   return unit_scale(s);
 }
 
 /// Each Winograd tile alone, whatever the dispatcher would pick: F(2x2, 3x3) and F(4x4, 3x3)
-/// for the plain 3x3, F(2x2, 2x2) or F(2x2, 3x3) per phase for the upsampled 3x3 or 5x5.
+/// for the plain 3x3, F(2x2, 2x2) or F(2x2, 3x3) per phase for the upsampled 3x3 or 5x5,
+/// F(2x2, 5x5) for the plain 5x5.
 std::vector<Impl> winograd_implementations() {
   std::vector<Impl> v;
 #if defined(PXDGEN_TEST_X86)
@@ -270,6 +273,8 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"up2 Winograd avx2",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_up2); }, avx2,
                unit_scale});
+  v.push_back({"F(2x2,5x5) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f2x5); },
+               avx2, f4x3_scale});
   v.push_back({"F(2x2,3x3) avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x3); }, avx512,
                unit_scale});
@@ -279,6 +284,9 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"up2 Winograd avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_up2); }, avx512,
                unit_scale});
+  v.push_back({"F(2x2,5x5) avx512f",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x5); }, avx512,
+               f4x3_scale});
   // Through the same forcing template as the ISA entries.
   v.push_back({"F(2x2,3x3) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x3); }, true,
@@ -289,6 +297,9 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"up2 Winograd portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_up2); },
                true, unit_scale});
+  v.push_back({"F(2x2,5x5) portable16",
+               [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x5); }, true,
+               f4x3_scale});
 #endif
   return v;
 }
@@ -445,7 +456,8 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
                {{32, 16, 48, 32, 3, false, true, false, true, up},
                 {16, 12, 20, 24, 3, false, true, true, true, same},
                 {16, 8, 24, 16, 3, true, true, false, true, same},
-                {16, 8, 24, 24, 5, true, true, true, true, same}},
+                {16, 8, 24, 24, 5, true, true, true, true, same},
+                {16, 10, 26, 16, 5, false, true, true, true, up}},
                winograd_implementations(), 2000);
 }
 
@@ -466,7 +478,8 @@ TEST_CASE("fused conv: input and residual read as bands of taller tensors") {
   check_shapes("band winograd",
                {{32, 16, 48, 32, 3, false, true, false, true, up},
                 {16, 8, 24, 16, 3, true, true, false, true, same},
-                {16, 8, 24, 24, 5, true, true, true, true, none}},
+                {16, 8, 24, 24, 5, true, true, true, true, none},
+                {16, 9, 24, 20, 5, false, true, false, true, none}},
                winograd_implementations(), 3100, margin);
 }
 
@@ -502,8 +515,8 @@ TEST_CASE("fused conv: several threads at once, each with its own buffers") {
 
 TEST_CASE("fused conv: Winograd on sizes, channels and flags") {
   // Odd heights and widths (a last tile half outside the image), widths off the vector and
-  // tile multiples, 1 to 3 rows, channel counts off the GEMM's output block; 3x3 plain and
-  // upsampled, 5x5 upsampled (the entries for another kind of shape run direct).
+  // tile multiples, 1 to 3 rows, channel counts off the GEMM's output block; 3x3 and 5x5,
+  // plain and upsampled (the entries for another kind of shape run direct).
   const int sizes[][2] = {{1, 1}, {1, 9}, {2, 3}, {3, 13}, {5, 7}, {7, 5}, {2, 17}, {3, 33}, {9, 31}, {11, 50}, {6, 48}};
   const int chans[] = {1, 3, 16, 17, 32, 64, 128};
   std::vector<Shape> shapes;
@@ -513,7 +526,7 @@ TEST_CASE("fused conv: Winograd on sizes, channels and flags") {
       const int oc = chans[(i * 3 + 1) % 7];
       ++i;
       for (bool up : {false, true}) shapes.push_back({c, sz[0], sz[1], oc, 3, up, i % 2 == 0, i % 3 == 0, i % 4 != 1});
-      shapes.push_back({c, sz[0], sz[1], oc, 5, true, i % 2 == 1, i % 3 == 1, i % 4 != 2});
+      for (bool up : {false, true}) shapes.push_back({c, sz[0], sz[1], oc, 5, up, i % 2 == 1, i % 3 == 1, i % 4 != 2});
     }
   for (int act = 0; act < 2; ++act)
     for (int acc = 0; acc < 2; ++acc)
@@ -536,6 +549,8 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
       {32, 64, 96, 16, 5, true, true, false, true},   // the WGAN ConvNet's 5x5 of the upsampled input
       {128, 16, 48, 64, 5, true, true, true, true},
       {512, 8, 24, 256, 5, true, true, false, true},
+      {512, 8, 24, 512, 5, false, false, false, true},  // the WGAN ConvNet's first 5x5
+      {32, 64, 192, 16, 5, false, true, true, true},
   };
   check_shapes("winograd production", shapes, winograd_implementations(), 1000);
 }
@@ -551,12 +566,15 @@ TEST_CASE("fused conv: weights prepared once give what the per-call transform gi
       {32, 8, 24, 16, 5, true, true, false, true},
       {17, 9, 31, 13, 5, true, false, true, true},
       {128, 16, 48, 64, 5, true, true, true, false},
+      {64, 8, 24, 64, 5, false, false, false, true},
+      {20, 9, 27, 17, 5, false, true, true, true},
   };
   const std::vector<Shape> none = {
       {32, 8, 24, 16, 1, false, true, false, true},
       {32, 256, 64, 1, 3, false, true, false, true},  // one output channel
       {128, 4, 12, 128, 3, false, true, false, true},  // too few tiles
       {32, 2, 3, 16, 5, true, true, false, true},
+      {32, 4, 12, 16, 5, false, true, false, true},  // too few tiles
   };
   const auto run = [](const Problem& p, ConvFn fn, const k::PreparedView& view) {
     std::vector<float> out(p.out0);
