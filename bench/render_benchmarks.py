@@ -23,9 +23,19 @@ def cpu_model():
     with open("/proc/cpuinfo") as f:
         text = f.read()
     name = re.search(r"model name\s*:\s*(.*)", text)
+    family = re.search(r"cpu family\s*:\s*(\d+)", text)
+    model = re.search(r"^model\s*:\s*(\d+)", text, re.M)
+    mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", text)
     flags = re.search(r"flags\s*:\s*(.*)", text)
     isa = [f for f in ("avx2", "fma", "avx512f", "amx_tile") if flags and f in flags.group(1).split()]
-    return (name.group(1).strip() if name else platform.processor()), isa
+    cpu = name.group(1).strip() if name else platform.processor()
+    # Virtual machines often report a bare "AMD EPYC": the family and model tell the
+    # generations apart (AMD family 23 is Zen 1 and 2, 25 is Zen 3 and 4), and their FMA
+    # peaks differ by more than twice.
+    if family and model:
+        cpu += f" (family {family.group(1)}, model {model.group(1)}"
+        cpu += f", {float(mhz.group(1)) / 1000:.1f} GHz)" if mhz else ")"
+    return cpu, isa
 
 
 def git_commit():
