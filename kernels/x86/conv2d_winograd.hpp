@@ -70,6 +70,16 @@ struct WinogradRows {
 
   const float* phase(int q, int p) const { return ring + (static_cast<size_t>(q & 7) * Mt + p) * part; }
 
+  /// even[j] and odd[j]: the two column phases of padded row first + j (Mt = 2).
+  template <int R>
+  void phases(int first, const float* (&even)[R], const float* (&odd)[R]) const {
+    static_assert(Mt == 2, "two column phases");
+    for (int j = 0; j < R; ++j) {
+      even[j] = phase(first + j, 0);
+      odd[j] = phase(first + j, 1);
+    }
+  }
+
   void fill(int c, int q) const {
     constexpr int L = V::lanes;
     float* slot = ring + static_cast<size_t>(q & 7) * Mt * part;
@@ -118,6 +128,18 @@ void store_6x6_points(const typename V::vec (&t)[R][6], float* dst, size_t point
   }
 }
 
+/// out[2 t + j] (+)= y[j][t] + bias for the lanes t of one vector: the first `valid` of the
+/// 2 L columns.
+template <class V>
+void store_2_columns(typename V::vec y0, typename V::vec y1, typename V::vec bias, float* out, int valid,
+                     bool accumulate) {
+  constexpr int L = V::lanes;
+  typename V::vec lo, hi;
+  V::interleave(V::add(y0, bias), V::add(y1, bias), lo, hi);
+  store_vec<V>(out, lo, imin(valid, L), accumulate);
+  store_vec<V>(out + L, hi, valid - L, accumulate);
+}
+
 /// out[4 t + j] (+)= y[j][t] + bias for the lanes t of one vector: the first `valid` of the
 /// 4 L columns (columns 2n are y0 y2 interleaved, 2n + 1 y1 y3).
 template <class V>
@@ -133,30 +155,35 @@ void store_4_columns(const typename V::vec* y, typename V::vec bias, float* out,
   for (int n = 0; n < 4; ++n) store_vec<V>(out + n * L, v[n], imin(valid - n * L, L), accumulate);
 }
 
-/// The `rows` (1 to 4) output rows at out of one tile row of 4 x 4 tiles (+)= bias + the
-/// 6 x 6 products at src through T::transform_output, columns first, then rows.
+/// The `rows` (1 to T::m) output rows at out of one tile row of T::m x T::m tiles (+)= bias +
+/// the 6 x 6 products at src through T::transform_output, columns first, then rows.
 template <class V, class T>
-void store_4x4_tiles(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
-                     int width, bool accumulate) {
+void store_6x6_point_tiles(const float* src, size_t point_stride, int tw, typename V::vec bias, float* out, int rows,
+                           int width, bool accumulate) {
+  static_assert(T::m == 2 || T::m == 4, "tiles of 2 or 4 columns");
   using vec = typename V::vec;
-  constexpr int L = V::lanes;
+  constexpr int L = V::lanes, m = T::m;
   for (int tx = 0; tx < tw; tx += L) {
-    vec s[4][6];  // A^T M: rows combined first, per column
+    vec s[m][6];  // A^T M: rows combined first, per column
 #pragma GCC unroll 6
     for (int k = 0; k < 6; ++k) {
       const float* p = src + tx + k * point_stride;
-      vec column[6], y[4];
+      vec column[6], y[m];
 #pragma GCC unroll 6
       for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
       T::template transform_output<V>(column, y);
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) s[i][k] = y[i];
+      for (int i = 0; i < m; ++i) s[i][k] = y[i];
     }
-    const int valid = imin(4 * L, width - 4 * tx);
+    const int valid = imin(m * L, width - m * tx);
     for (int i = 0; i < rows; ++i) {
-      vec y[4];
+      vec y[m];
       T::template transform_output<V>(s[i], y);
-      store_4_columns<V>(y, bias, out + static_cast<size_t>(i) * width + 4 * tx, valid, accumulate);
+      float* row = out + static_cast<size_t>(i) * width + m * tx;
+      if constexpr (m == 4)
+        store_4_columns<V>(y, bias, row, valid, accumulate);
+      else
+        store_2_columns<V>(y[0], y[1], bias, row, valid, accumulate);
     }
   }
 }
@@ -191,10 +218,7 @@ struct WinogradF2x3 {
     constexpr int L = V::lanes;
     const float* e[4];
     const float* o[4];
-    for (int j = 0; j < 4; ++j) {
-      e[j] = rows.phase(2 * r + j, 0);
-      o[j] = rows.phase(2 * r + j, 1);
-    }
+    rows.phases(2 * r, e, o);
     for (int tx = 0; tx < tw; tx += L) {
       vec t[4][4];  // d B: each patch row transformed first
 #pragma GCC unroll 4
@@ -234,17 +258,11 @@ struct WinogradF2x3 {
         d[k] = V::sub(V::sub(m1, m2), m3);
       }
       const int valid = imin(2 * L, width - 2 * tx);
-      vec lo, hi;
-      V::interleave(V::add(V::add(V::add(s[0], s[1]), s[2]), bias), V::add(V::sub(V::sub(s[1], s[2]), s[3]), bias),
-                    lo, hi);
-      store_vec<V>(out + 2 * tx, lo, imin(valid, L), accumulate);
-      store_vec<V>(out + 2 * tx + L, hi, valid - L, accumulate);
-      if (rows > 1) {
-        V::interleave(V::add(V::add(V::add(d[0], d[1]), d[2]), bias), V::add(V::sub(V::sub(d[1], d[2]), d[3]), bias),
-                      lo, hi);
-        store_vec<V>(out + width + 2 * tx, lo, imin(valid, L), accumulate);
-        store_vec<V>(out + width + 2 * tx + L, hi, valid - L, accumulate);
-      }
+      store_2_columns<V>(V::add(V::add(s[0], s[1]), s[2]), V::sub(V::sub(s[1], s[2]), s[3]), bias, out + 2 * tx,
+                         valid, accumulate);
+      if (rows > 1)
+        store_2_columns<V>(V::add(V::add(d[0], d[1]), d[2]), V::sub(V::sub(d[1], d[2]), d[3]), bias,
+                           out + width + 2 * tx, valid, accumulate);
     }
   }
 };
@@ -319,7 +337,7 @@ struct WinogradF4x3 {
   template <class V>
   static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
                      float* out, int rows, int width, bool accumulate) {
-    store_4x4_tiles<V, WinogradF4x3>(src, point_stride, tw, bias, out, rows, width, accumulate);
+    store_6x6_point_tiles<V, WinogradF4x3>(src, point_stride, tw, bias, out, rows, width, accumulate);
   }
 };
 
@@ -374,10 +392,7 @@ struct WinogradF2x5 {
     constexpr int L = V::lanes;
     const float* e[6];
     const float* o[6];
-    for (int j = 0; j < 6; ++j) {
-      e[j] = rows.phase(2 * r + j, 0);
-      o[j] = rows.phase(2 * r + j, 1);
-    }
+    rows.phases(2 * r, e, o);
     for (int tx = 0; tx < tw; tx += L) {
       vec t[6][6];  // d B: each patch row transformed first
 #pragma GCC unroll 6
@@ -390,33 +405,10 @@ struct WinogradF2x5 {
     }
   }
 
-  /// The `rows` (1 or 2) output rows at out of one tile row (+)= bias + A^T M A.
   template <class V>
   static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
                      float* out, int rows, int width, bool accumulate) {
-    using vec = typename V::vec;
-    constexpr int L = V::lanes;
-    for (int tx = 0; tx < tw; tx += L) {
-      vec s[2][6];  // A^T M: rows combined first, per column
-#pragma GCC unroll 6
-      for (int k = 0; k < 6; ++k) {
-        const float* p = src + tx + k * point_stride;
-        vec column[6], y[2];
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; ++i) column[i] = V::load(p + 6 * i * point_stride);
-        transform_output<V>(column, y);
-        s[0][k] = y[0];
-        s[1][k] = y[1];
-      }
-      const int valid = imin(2 * L, width - 2 * tx);
-      for (int i = 0; i < rows; ++i) {
-        vec y[2], lo, hi;
-        transform_output<V>(s[i], y);
-        V::interleave(V::add(y[0], bias), V::add(y[1], bias), lo, hi);
-        store_vec<V>(out + static_cast<size_t>(i) * width + 2 * tx, lo, imin(valid, L), accumulate);
-        store_vec<V>(out + static_cast<size_t>(i) * width + 2 * tx + L, hi, valid - L, accumulate);
-      }
-    }
+    store_6x6_point_tiles<V, WinogradF2x5>(src, point_stride, tw, bias, out, rows, width, accumulate);
   }
 };
 
@@ -477,10 +469,7 @@ struct WinogradUp2F2x2 {
     constexpr int L = V::lanes;
     const float* e[4];
     const float* o[4];
-    for (int j = 0; j < 4; ++j) {
-      e[j] = rows.phase(2 * r + j, 0);
-      o[j] = rows.phase(2 * r + j, 1);
-    }
+    rows.phases(2 * r, e, o);
     for (int tx = 0; tx < tw; tx += L) {
       vec t[4][6];  // d B: each patch row transformed first
 #pragma GCC unroll 4
@@ -495,7 +484,7 @@ struct WinogradUp2F2x2 {
   template <class V>
   static void output(const float* src, size_t point_stride, size_t /*set_stride*/, int tw, typename V::vec bias,
                      float* out, int rows, int width, bool accumulate) {
-    store_4x4_tiles<V, WinogradUp2F2x2>(src, point_stride, tw, bias, out, rows, width, accumulate);
+    store_6x6_point_tiles<V, WinogradUp2F2x2>(src, point_stride, tw, bias, out, rows, width, accumulate);
   }
 };
 
@@ -778,47 +767,43 @@ inline WinogradTile tile_to_prepare(const Conv2dArgs& a) {
   return winograd_tile_for(a);
 }
 
+/// f(T{}) for the tile struct T that `tile` names; `none` where it names none. The one place
+/// that maps the enum to the tiles.
+template <class R, class F>
+R with_winograd_tile(WinogradTile tile, R none, F&& f) {
+  switch (tile) {
+    case WinogradTile::f2x3: return f(WinogradF2x3{});
+    case WinogradTile::f4x3: return f(WinogradF4x3{});
+    case WinogradTile::up2_3x3_f2x2: return f(WinogradUp2F2x2{});
+    case WinogradTile::up2_5x5_f2x3: return f(WinogradUp2F2x3{});
+    case WinogradTile::f2x5: return f(WinogradF2x5{});
+    case WinogradTile::none: break;
+  }
+  return none;
+}
+
 /// conv2d_prepare_f32's two steps (see entry_points.hpp).
 template <class V>
 size_t prepared_floats(const Conv2dArgs& a) {
-  switch (tile_to_prepare(a)) {
-    case WinogradTile::f2x3: return winograd_weight_floats<WinogradF2x3>(a);
-    case WinogradTile::f4x3: return winograd_weight_floats<WinogradF4x3>(a);
-    case WinogradTile::up2_3x3_f2x2: return winograd_weight_floats<WinogradUp2F2x2>(a);
-    case WinogradTile::up2_5x5_f2x3: return winograd_weight_floats<WinogradUp2F2x3>(a);
-    case WinogradTile::f2x5: return winograd_weight_floats<WinogradF2x5>(a);
-    case WinogradTile::none: break;
-  }
-  return 0;
-}
-
-template <class V, class T>
-int prepare_weights_for(const Conv2dArgs& a, float* dst) {
-  winograd_weights<V, T>(a, dst);
-  return winograd_transform_id<V, T>();
+  return with_winograd_tile(tile_to_prepare(a), size_t{0},
+                            [&](auto t) { return winograd_weight_floats<decltype(t)>(a); });
 }
 
 template <class V>
 int prepare_weights(const Conv2dArgs& a, float* dst) {
-  switch (tile_to_prepare(a)) {
-    case WinogradTile::f2x3: return prepare_weights_for<V, WinogradF2x3>(a, dst);
-    case WinogradTile::f4x3: return prepare_weights_for<V, WinogradF4x3>(a, dst);
-    case WinogradTile::up2_3x3_f2x2: return prepare_weights_for<V, WinogradUp2F2x2>(a, dst);
-    case WinogradTile::up2_5x5_f2x3: return prepare_weights_for<V, WinogradUp2F2x3>(a, dst);
-    case WinogradTile::f2x5: return prepare_weights_for<V, WinogradF2x5>(a, dst);
-    case WinogradTile::none: break;
-  }
-  return 0;
+  return with_winograd_tile(tile_to_prepare(a), 0, [&](auto t) {
+    winograd_weights<V, decltype(t)>(a, dst);
+    return winograd_transform_id<V, decltype(t)>();
+  });
 }
 
-/// The fused convolution by the Winograd tile `tile`.
+/// The fused convolution by the Winograd tile `tile` (not none).
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile) {
-  if (tile == WinogradTile::up2_3x3_f2x2) return conv_winograd<V, WinogradUp2F2x2>(a);
-  if (tile == WinogradTile::up2_5x5_f2x3) return conv_winograd<V, WinogradUp2F2x3>(a);
-  if (tile == WinogradTile::f4x3) return conv_winograd<V, WinogradF4x3>(a);
-  if (tile == WinogradTile::f2x5) return conv_winograd<V, WinogradF2x5>(a);
-  conv_winograd<V, WinogradF2x3>(a);
+  with_winograd_tile(tile, false, [&](auto t) {
+    conv_winograd<V, decltype(t)>(a);
+    return true;
+  });
 }
 
 }  // namespace
