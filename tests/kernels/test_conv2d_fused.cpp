@@ -232,15 +232,15 @@ double tolerance(const Shape& s) {
   return 1e-5 * std::max(1.0, std::sqrt(terms / 1152.0));
 }
 
-/// F(4x4, 3x3) and F(2x2, 5x5) are checked with 5 times tolerance(): their transforms scale by
-/// up to 8 (F(2x2, 5x5): 5) and their weights round sixths (F(4x4, 3x3): errors up to 3e-5 at
-/// 128 channels, 3 times the direct kernels' bound). F(2x2, 3x3) and the direct kernels with
-/// tolerance() itself.
-constexpr double kF4x3Scale = 5.0;
+/// F(4x4, 3x3) and F(2x2, 5x5), on six points, are checked with 5 times tolerance(): their
+/// transforms scale by up to 8 (F(2x2, 5x5): 5) and their weights round sixths (F(4x4, 3x3):
+/// errors up to 3e-5 at 128 channels, 3 times the direct kernels' bound). F(2x2, 3x3) and the
+/// direct kernels with tolerance() itself.
+constexpr double kSixPointScale = 5.0;
 double unit_scale(const Shape&) { return 1.0; }
-double f4x3_scale(const Shape&) { return kF4x3Scale; }
+double six_point_scale(const Shape&) { return kSixPointScale; }
 
-/// For the entries that pick the algorithm by shape: F(4x4, 3x3)'s factor on the shapes the
+/// For the entries that pick the algorithm by shape: the six-point factor on the shapes the
 /// x86 entries run by it.
 double dispatched_scale(const Shape& s) {
 #if defined(PXDGEN_TEST_X86)
@@ -252,7 +252,7 @@ double dispatched_scale(const Shape& s) {
   a.kernel = s.kernel;
   a.upsample2x = s.upsample;
   const k::x86::WinogradTile tile = k::x86::winograd_tile_for(a);
-  if (tile == k::x86::WinogradTile::f4x3 || tile == k::x86::WinogradTile::f2x5) return kF4x3Scale;
+  if (tile == k::x86::WinogradTile::f4x3 || tile == k::x86::WinogradTile::f2x5) return kSixPointScale;
 #endif
   return unit_scale(s);
 }
@@ -269,37 +269,37 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"F(2x2,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f2x3); },
                avx2, unit_scale});
   v.push_back({"F(4x4,3x3) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f4x3); },
-               avx2, f4x3_scale});
+               avx2, six_point_scale});
   v.push_back({"up2 Winograd avx2",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_up2); }, avx2,
                unit_scale});
   v.push_back({"F(2x2,5x5) avx2", [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f2x5); },
-               avx2, f4x3_scale});
+               avx2, six_point_scale});
   v.push_back({"F(2x2,3x3) avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x3); }, avx512,
                unit_scale});
   v.push_back({"F(4x4,3x3) avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f4x3); }, avx512,
-               f4x3_scale});
+               six_point_scale});
   v.push_back({"up2 Winograd avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_up2); }, avx512,
                unit_scale});
   v.push_back({"F(2x2,5x5) avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x5); }, avx512,
-               f4x3_scale});
+               six_point_scale});
   // Through the same forcing template as the ISA entries.
   v.push_back({"F(2x2,3x3) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x3); }, true,
                unit_scale});
   v.push_back({"F(4x4,3x3) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f4x3); }, true,
-               f4x3_scale});
+               six_point_scale});
   v.push_back({"up2 Winograd portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_up2); },
                true, unit_scale});
   v.push_back({"F(2x2,5x5) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x5); }, true,
-               f4x3_scale});
+               six_point_scale});
 #endif
   return v;
 }
@@ -556,8 +556,8 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
 }
 
 TEST_CASE("fused conv: weights prepared once give what the per-call transform gives") {
-  // Shapes that run by each Winograd tile (F(2x2, 3x3), F(4x4, 3x3), the upsampled 3x3 and
-  // 5x5), some with a partial last register block of output channels and odd sizes; then
+  // Shapes that run by each Winograd tile (F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5), the
+  // upsampled 3x3 and 5x5), some with a partial last register block of output channels and odd sizes; then
   // shapes that run direct, with nothing to prepare.
   const std::vector<Shape> kept = {
       {128, 8, 24, 128, 3, false, true, false, true},
