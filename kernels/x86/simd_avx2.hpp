@@ -16,7 +16,6 @@ struct SimdAvx2 {
   // input vectors of one tap and one broadcast weight.
   static constexpr int wide_oc = 6, wide_vecs = 2;      // 12 + 2 + 1
   static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
-  static constexpr int narrow_vecs = 3, narrow_rows = 4;  // 12 + 3 + 1
   static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1
 
   static vec zero() { return _mm256_setzero_ps(); }

@@ -21,7 +21,6 @@ struct SimdAvx512 {
   // out of general-purpose registers. GCC starts spilling zmm accumulators past about 20.
   static constexpr int wide_oc = 8, wide_vecs = 2;      // 16 + 2 + 1
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
-  static constexpr int narrow_vecs = 4, narrow_rows = 4;  // 16 + 4 + 1
   static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
 
   static vec zero() { return _mm512_setzero_ps(); }

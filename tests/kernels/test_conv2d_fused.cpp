@@ -37,7 +37,6 @@ struct SimdPortable16 {
   static constexpr int lanes = 16;
   static constexpr int wide_oc = 3, wide_vecs = 2;
   static constexpr int short_oc = 2, short_vecs = 3;
-  static constexpr int narrow_vecs = 2, narrow_rows = 3;
   static constexpr int up_oc = 2, up_vecs = 2;
 
   static vec set1(float x) {
@@ -427,6 +426,23 @@ TEST_CASE("fused conv: 1x1 column slices and their tails") {
       {3, 1, 4099, 5, 1, false, true, true, true},     // one long row
   };
   check_shapes("1x1 slices", shapes);
+}
+
+TEST_CASE("fused conv: one or two output channels, by their taps") {
+  // KxK to 1 or 2 channels runs as a 1x1 to the K x K taps per input row, then shifted sums:
+  // rows that span several column slices and end mid-tile, single rows and columns, the
+  // image edges where the taps read the zero margins, and the output added to.
+  std::vector<Shape> shapes;
+  const int sizes[][2] = {{1, 1}, {1, 70}, {9, 1}, {3, 97}, {6, 300}, {2, 771}};
+  int i = 0;
+  for (int kernel : {3, 5})
+    for (int oc : {1, 2})
+      for (const auto& sz : sizes) {
+        ++i;
+        shapes.push_back({i % 3 == 0 ? 64 : 5, sz[0], sz[1], oc, kernel, false, i % 2 == 0, i % 4 == 1, i % 5 != 0});
+      }
+  shapes.push_back({32, 12, 768, 1, 3, false, true, false, true});  // the BigGAN-deep output layer, 12 rows
+  check_shapes("taps", shapes);
 }
 
 TEST_CASE("fused conv: residual added, at the output size and upsampled from half of it") {
