@@ -727,6 +727,28 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
   return &pointwise_tile<V, M, N>;
 }
 
+/// Columns per slice of a 1x1 over `plane` columns of `channels` channels with tiles `step`
+/// columns wide: 32 KiB of activated input (see conv_pointwise), whole tiles, at most the
+/// plane rounded up to whole vectors.
+template <class V>
+inline int pointwise_slice(int channels, size_t plane, int step) {
+  constexpr int kSliceFloats = 8192;
+  const int slice = imax(step, kSliceFloats / imax(channels, 1) / step * step);
+  return static_cast<size_t>(slice) > plane ? round_up(static_cast<int>(plane), V::lanes) : slice;
+}
+
+/// Rows of buf (stride apart) = act(columns first .. first + width) of every input channel,
+/// zeroed up to a whole vector.
+template <class V>
+inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, size_t first, int width) {
+  const size_t in_plane = in_channel_stride(a);
+  for (int c = 0; c < a.channels; ++c) {
+    float* row = buf + static_cast<size_t>(c) * stride;
+    activate_row<V>(row, a.in + c * in_plane + first, width, a, c);
+    zero_floats(row + width, round_up(width, V::lanes) - width);
+  }
+}
+
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
 /// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
 /// output-channel block sweeps it, so the input is read from memory once and the output
@@ -745,12 +767,10 @@ PointwiseFn pointwise_tile_fn(int m, int n) {
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
-  constexpr int kSliceFloats = 8192;    // 32 KiB of activated input
   constexpr int kAheadSlices = 2;
   const int C = a.channels, OC = a.out_channels;
   const size_t plane = static_cast<size_t>(a.height) * a.width;
-  int slice = imax(step, kSliceFloats / imax(C, 1) / step * step);
-  if (static_cast<size_t>(slice) > plane) slice = round_up(static_cast<int>(plane), L);
+  const int slice = pointwise_slice<V>(C, plane, step);
   const int stride = round_up(slice, 16);
   const OcBlocks blocks(OC, M);
 
@@ -777,11 +797,7 @@ void conv_pointwise(const Conv2dArgs& a) {
   Prefetch in_ahead, out_ahead;
   for (size_t s0 = 0; s0 < plane; s0 += slice) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
-    for (int c = 0; c < C; ++c) {
-      float* row = buf + static_cast<size_t>(c) * stride;
-      activate_row<V>(row, a.in + c * in_plane + s0, width, a, c);
-      zero_floats(row + width, round_up(width, L) - width);
-    }
+    activate_slice<V>(buf, stride, a, s0, width);
     if (prefill_residual) {
       for (int oc = 0; oc < OC; ++oc)
         for (size_t p = s0; p < s0 + width;) {
@@ -845,9 +861,8 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   constexpr int L = V::lanes, P = K / 2, KK = K * K;
   constexpr int M = K, N = K == 3 ? 3 : 2;  // taps of one kernel row per tile
   constexpr int step = N * L;
-  constexpr int kSliceFloats = 8192;  // activated input per slice, as in conv_pointwise
   const int C = a.channels, H = a.height, W = a.width, OC = a.out_channels, taps = OC * KK;
-  const int slice = imin(round_up(W, L), imax(step, kSliceFloats / imax(C, 1) / step * step));
+  const int slice = pointwise_slice<V>(C, W, step);
   const int buf_stride = round_up(slice, 16);
   // A tap row: P zeros, W values, then zeros up to a whole vector past the last one read.
   const int tap_stride = round_up(W + 2 * P + L, 16);
@@ -888,11 +903,7 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
       float* taps_out = tap_row(y_in) + P;
       for (int s0 = 0; s0 < W; s0 += slice) {
         const int width = imin(slice, W - s0);
-        for (int c = 0; c < C; ++c) {
-          float* row = buf + static_cast<size_t>(c) * buf_stride;
-          activate_row<V>(row, a.in + c * in_plane + static_cast<size_t>(y_in) * W + s0, width, a, c);
-          zero_floats(row + width, round_up(width, L) - width);
-        }
+        activate_slice<V>(buf, buf_stride, a, static_cast<size_t>(y_in) * W + s0, width);
         const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
         for (int tap0 = 0; tap0 < taps; tap0 += M) {
           t.w = wt + static_cast<size_t>(tap0) * C;
