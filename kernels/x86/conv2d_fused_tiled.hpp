@@ -3,12 +3,13 @@
 /// The register-tiled body of the fused convolution (kernels/conv2d.hpp), written once over a
 /// vector traits struct V (kernels/x86/simd_avx2.hpp, simd_avx512.hpp) so every ISA runs the
 /// same logic. V provides the vector type and operations (vec, lanes, zero, set1, load, store,
-/// broadcast, fmadd, add, sub, max, load_partial, store_partial, interleave, deinterleave) and
-/// the tile shapes:
+/// broadcast, fmadd, add, sub, max, load_partial, store_partial, load_each_twice, interleave,
+/// deinterleave) and the tile shapes:
 ///   wide_oc x wide_vecs     output channels x vectors of one output row, the general tile;
 ///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
 ///                           spans the row and each weight is read once per row;
-///   up_oc x up_vecs         the upsampling tile (two column phases per vector).
+///   up_oc x up_vecs         the upsampling tile (two column phases per vector);
+///   pointwise_oc x pointwise_vecs   the 1x1 tile.
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
 /// the input vectors once and broadcasts one weight per output channel. KxK and 1x1 tiles read
@@ -690,18 +691,10 @@ void pointwise_tile(const PointwiseTile& t) {
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       const float* r = t.residual + m * t.residual_stride;
-      if constexpr (N % 2 == 0) {
-        if (t.residual_up2) {
+      if (t.residual_up2) {
 #pragma GCC unroll 16
-          for (int n = 0; n < N; n += 2) {
-            const vec v = V::load(r + n * L / 2);
-            vec lo, hi;
-            V::interleave(v, v, lo, hi);
-            acc[m][n] = V::add(acc[m][n], lo);
-            acc[m][n + 1] = V::add(acc[m][n + 1], hi);
-          }
-          continue;
-        }
+        for (int n = 0; n < N; ++n) acc[m][n] = V::add(acc[m][n], V::load_each_twice(r + n * L / 2));
+        continue;
       }
 #pragma GCC unroll 16
       for (int n = 0; n < N; ++n) acc[m][n] = V::add(acc[m][n], V::load(r + n * L));
@@ -757,12 +750,14 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, size_t f
 /// multiple of 4 KiB apart, so read in place every channel's run would fall into the same L1
 /// sets; the copy packs them. The C + OC runs a slice touches are too many interleaved streams
 /// for the hardware prefetchers, so the tiles of each slice prefetch the input and output of
-/// a slice further on.
+/// a slice further on. AVX2 tiles are 4 x 3: every channel count of the models is a multiple
+/// of 4, where 6 x 2 left a 2-channel block on the 16- and 32-channel outputs, and the
+/// upsampled residual is read half a vector at a time for any vector count (IEA-GAN event on
+/// Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical).
 /// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
 /// lines between tiles; activating channel groups at staggered slices so the lines waiting in
-/// L2 spread over more sets; 4 x 3 tiles instead of 6 x 2 where 4 divides the channels;
-/// staging the output slice in a packed buffer; slices of 1024, 2048, 4096, 16384 or 65536
-/// floats. Against 4096, the 8192 of now took 4 % less time over the 1x1 layers of an
+/// L2 spread over more sets; staging the output slice in a packed buffer; slices of 1024,
+/// 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192 of now took 4 % less time over the 1x1 layers of an
 /// IEA-GAN event, most where the channels are many and the runs per channel short.)
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
@@ -787,7 +782,7 @@ void conv_pointwise(const Conv2dArgs& a) {
   // The tiles add the residual as they store when every tile is whole (and, upsampled, lies
   // in one output row); otherwise it is written into each slice's output first.
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
-                                  (!a.residual_upsample2x || (a.width % step == 0 && N % 2 == 0));
+                                  (!a.residual_upsample2x || a.width % step == 0);
   const bool prefill_residual = a.residual != nullptr && !tiles_add_residual;
   t.accumulate = a.accumulate || prefill_residual;
   t.residual_up2 = a.residual_upsample2x;
@@ -965,7 +960,7 @@ void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
 template <class V>
 void conv_direct(const Conv2dArgs& a) {
   switch (a.kernel * 2 + (a.upsample2x ? 1 : 0)) {
-    case 2: return conv_pointwise<V, V::wide_oc, V::wide_vecs>(a);
+    case 2: return conv_pointwise<V, V::pointwise_oc, V::pointwise_vecs>(a);
     case 3: return conv_up2<V, 1, V::up_oc, V::up_vecs>(a);
     case 6: return conv_kxk_direct<V, 3>(a);
     case 7: return conv_up2<V, 3, V::up_oc, V::up_vecs>(a);

@@ -17,6 +17,7 @@ struct SimdAvx2 {
   static constexpr int wide_oc = 6, wide_vecs = 2;      // 12 + 2 + 1
   static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
   static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1
+  static constexpr int pointwise_oc = 4, pointwise_vecs = 3;  // 12 + 3 + 1
 
   static vec zero() { return _mm256_setzero_ps(); }
   static vec set1(float x) { return _mm256_set1_ps(x); }
@@ -32,6 +33,12 @@ struct SimdAvx2 {
   /// past p + n are not touched, so a row's last partial vector never faults.
   static vec load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_partial(float* p, vec v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+
+  /// p0 p0 p1 p1 p2 p2 p3 p3: half a vector of a row, nearest-upsampled 2x along it.
+  static vec load_each_twice(const float* p) {
+    return _mm256_permutevar_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(p)),
+                                _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  }
 
   /// lo = e0 o0 e1 o1 e2 o2 e3 o3, hi = e4 o4 ... e7 o7: two column phases back to a row.
   static void interleave(vec even, vec odd, vec& lo, vec& hi) {

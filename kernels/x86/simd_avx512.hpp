@@ -22,6 +22,7 @@ struct SimdAvx512 {
   static constexpr int wide_oc = 8, wide_vecs = 2;      // 16 + 2 + 1
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
   static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
+  static constexpr int pointwise_oc = 8, pointwise_vecs = 2;  // 16 + 2 + 1
 
   static vec zero() { return _mm512_setzero_ps(); }
   static vec set1(float x) { return _mm512_set1_ps(x); }
@@ -36,6 +37,12 @@ struct SimdAvx512 {
   /// First n lanes (0 < n <= lanes); masked-off lanes read as zero and do not fault.
   static vec load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_partial(float* p, vec v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+
+  /// p0 p0 p1 p1 ... p7 p7: half a vector of a row, nearest-upsampled 2x along it.
+  static vec load_each_twice(const float* p) {
+    return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                                 _mm512_castps256_ps512(_mm256_loadu_ps(p)));
+  }
 
   /// lo = e0 o0 ... e7 o7, hi = e8 o8 ... e15 o15.
   static void interleave(vec even, vec odd, vec& lo, vec& hi) {
