@@ -756,9 +756,11 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, size_t f
 /// Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical).
 /// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
 /// lines between tiles; activating channel groups at staggered slices so the lines waiting in
-/// L2 spread over more sets; staging the output slice in a packed buffer; slices of 1024,
-/// 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192 of now took 4 % less time over the 1x1 layers of an
-/// IEA-GAN event, most where the channels are many and the runs per channel short.)
+/// L2 spread over more sets; prefetching the residual of later slices too (3-10 % slower on
+/// Zen 1: the hardware prefetchers already follow its few runs); staging the output slice in
+/// a packed buffer; slices of 1024, 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192
+/// of now took 4 % less time over the 1x1 layers of an IEA-GAN event, most where the channels
+/// are many and the runs per channel short.)
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
