@@ -382,16 +382,10 @@ inline void add_residual_run(const Conv2dArgs& a, int out_w, int oc, int y, int 
     out[0] = accumulate ? out[0] + src[x0 / 2] : src[x0 / 2];
     i = 1;
   }
-  for (; i + 2 * L <= n; i += 2 * L) {
-    const typename V::vec v = V::load(src + (x0 + i) / 2);
-    typename V::vec lo, hi;
-    V::interleave(v, v, lo, hi);
-    if (accumulate) {
-      lo = V::add(lo, V::load(out + i));
-      hi = V::add(hi, V::load(out + i + L));
-    }
-    V::store(out + i, lo);
-    V::store(out + i + L, hi);
+  for (; i + L <= n; i += L) {
+    typename V::vec v = V::load_each_twice(src + (x0 + i) / 2);
+    if (accumulate) v = V::add(v, V::load(out + i));
+    V::store(out + i, v);
   }
   for (; i < n; ++i) out[i] = accumulate ? out[i] + src[(x0 + i) / 2] : src[(x0 + i) / 2];
 }
