@@ -742,12 +742,14 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, size_t f
 /// written once; the tiles add a residual as they store (or, where the plane ends in a
 /// partial tile, it is written into the slice's output first). The planes are often a
 /// multiple of 4 KiB apart, so read in place every channel's run would fall into the same L1
-/// sets; the copy packs them. The C + OC runs a slice touches are too many interleaved streams
-/// for the hardware prefetchers, so the tiles of each slice prefetch the input and output of
-/// a slice further on. AVX2 tiles are 4 x 3: every channel count of the models is a multiple
-/// of 4, where 6 x 2 left a 2-channel block on the 16- and 32-channel outputs, and the
-/// upsampled residual is read half a vector at a time for any vector count (IEA-GAN event on
-/// Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical).
+/// sets; the copy packs them. The C runs a slice reads are too many interleaved streams for
+/// the hardware prefetchers, so the tiles of each slice prefetch the input of a slice further
+/// on. (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1
+/// shape of the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and
+/// the lines fetched for it only crowded the input's.) AVX2 tiles are 4 x 3: every channel
+/// count of the models is a multiple of 4, where 6 x 2 left a 2-channel block on the 16- and
+/// 32-channel outputs, and the upsampled residual is read half a vector at a time for any
+/// vector count (IEA-GAN event on Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical).
 /// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
 /// lines between tiles; activating channel groups at staggered slices so the lines waiting in
 /// L2 spread over more sets; prefetching the residual of later slices too (3-10 % slower on
@@ -785,7 +787,7 @@ void conv_pointwise(const Conv2dArgs& a) {
   const size_t in_plane = in_channel_stride(a), residual_plane = residual_channel_stride(a);
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
-  Prefetch in_ahead, out_ahead;
+  Prefetch in_ahead;
   for (size_t s0 = 0; s0 < plane; s0 += slice) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
     activate_slice<V>(buf, stride, a, s0, width);
@@ -801,9 +803,7 @@ void conv_pointwise(const Conv2dArgs& a) {
     const size_t ahead = s0 + static_cast<size_t>(kAheadSlices) * slice;
     const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
     in_ahead.start(a.in + ahead, in_plane, ahead_floats > 0 ? C : 0, ahead_floats);
-    out_ahead.start(a.out + ahead, plane, ahead_floats > 0 ? OC : 0, ahead_floats);
     in_ahead.pace(tiles_per_slice);
-    out_ahead.pace(tiles_per_slice);
     const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
     for (int b = 0; b < blocks.count; ++b) {
       const int oc0 = blocks.first(b), m = blocks.size(b);
@@ -814,7 +814,6 @@ void conv_pointwise(const Conv2dArgs& a) {
       t.tail = L;
       for (int x = 0; x < full_end; x += step) {
         in_ahead.step();
-        out_ahead.step();
         t.in = buf + x;
         t.out = out + x;
         if (tiles_add_residual) {
