@@ -4,7 +4,7 @@
 /// vector traits struct V (kernels/x86/simd_avx2.hpp, simd_avx512.hpp) so every ISA runs the
 /// same logic. V provides the vector type and operations (vec, lanes, zero, set1, load, store,
 /// broadcast, fmadd, add, sub, max, load_partial, store_partial, load_each_twice, interleave,
-/// deinterleave) and the tile shapes:
+/// deinterleave, split4) and the tile shapes:
 ///   wide_oc x wide_vecs     output channels x vectors of one output row, the general tile;
 ///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
 ///                           spans the row and each weight is read once per row;

@@ -61,11 +61,10 @@ inline size_t point_stride_for(size_t n) {
 /// slots (at least a patch's rows), padded row q (input row q - Pad) in slot q % 8.
 template <class V, int Mt, int Pad = 1>
 struct WinogradRows {
-  static_assert(Mt == 2 || Mt == 4, "column phases are split by one or two deinterleaves");
+  static_assert(Mt == 2 || Mt == 4, "column phases are split by a deinterleave or by split4");
   const Conv2dArgs& a;
   int part;       ///< floats per column phase of a row, a multiple of lanes
   float* padded;  ///< Mt part: one activated row, with Pad zero columns first and zeros past W
-  float* halves;  ///< Mt part: the even and odd columns of `padded`, when Mt = 4
   float* ring;    ///< 8 slots x Mt phases
 
   const float* phase(int q, int p) const { return ring + (static_cast<size_t>(q & 7) * Mt + p) * part; }
@@ -90,24 +89,20 @@ struct WinogradRows {
     }
     const size_t plane = in_channel_stride(a);
     activate_row<V>(padded + Pad, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
-    const int half = Mt / 2 * part;
-    float* e = Mt == 2 ? slot : halves;
-    for (int k = 0; k < half; k += L) {
-      typename V::vec ev, ov;
-      V::deinterleave(V::load(padded + 2 * k), V::load(padded + 2 * k + L), ev, ov);
-      V::store(e + k, ev);
-      V::store(e + half + k, ov);
-    }
-    if constexpr (Mt == 4) {
-      // Columns 4k, 4k + 2 from the even half and 4k + 1, 4k + 3 from the odd one.
-      for (int k = 0; k < part; k += L)
-        for (int odd = 0; odd < 2; ++odd) {
-          const float* h = halves + odd * half;
-          typename V::vec lo, hi;
-          V::deinterleave(V::load(h + 2 * k), V::load(h + 2 * k + L), lo, hi);
-          V::store(slot + odd * part + k, lo);
-          V::store(slot + (2 + odd) * part + k, hi);
-        }
+    if constexpr (Mt == 2) {
+      for (int k = 0; k < part; k += L) {
+        typename V::vec ev, ov;
+        V::deinterleave(V::load(padded + 2 * k), V::load(padded + 2 * k + L), ev, ov);
+        V::store(slot + k, ev);
+        V::store(slot + part + k, ov);
+      }
+    } else {
+      for (int k = 0; k < part; k += L) {
+        typename V::vec ph[4];
+        V::split4(padded + 4 * k, ph);
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p) V::store(slot + p * part + k, ph[p]);
+      }
     }
   }
 };
@@ -697,14 +692,12 @@ void conv_winograd(const Conv2dArgs& a) {
   const size_t v_at = layout.add(P * v_point * sizeof(float));
   const size_t m_at = layout.add(P * m_point * sizeof(float));
   const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
-  const size_t halves_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
   const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
   char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
   float* v = reinterpret_cast<float*>(scratch + v_at);
   float* mt = reinterpret_cast<float*>(scratch + m_at);
   float* padded = reinterpret_cast<float*>(scratch + padded_at);
-  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + halves_at),
-                                        reinterpret_cast<float*>(scratch + ring_at)};
+  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + ring_at)};
   zero_floats(padded, static_cast<size_t>(S) * part);
 
   const OcBlocks blocks(gemm_rows, M);

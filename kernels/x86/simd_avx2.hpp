@@ -57,6 +57,20 @@ struct SimdAvx2 {
     odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
   }
 
+  /// phase[j][i] = p[4 i + j]: four column phases of 4 lanes consecutive floats. An in-lane
+  /// 4 x 4 transpose of groups loaded half a vector apart: no lane-crossing shuffle, which on
+  /// Zen 1 made two rounds of deinterleave the dearest step of the Winograd input rows.
+  static void split4(const float* p, vec (&phase)[4]) {
+    const auto pair = [p](int i) { return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + i)), _mm_loadu_ps(p + 16 + i), 1); };
+    const vec a = pair(0), b = pair(4), c = pair(8), d = pair(12);
+    const vec ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);  // a0 b0 a1 b1 | a2 b2 a3 b3
+    const vec cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
+    phase[0] = _mm256_shuffle_ps(ab_lo, cd_lo, 0x44);
+    phase[1] = _mm256_shuffle_ps(ab_lo, cd_lo, 0xEE);
+    phase[2] = _mm256_shuffle_ps(ab_hi, cd_hi, 0x44);
+    phase[3] = _mm256_shuffle_ps(ab_hi, cd_hi, 0xEE);
+  }
+
  private:
   static __m256i mask(int n) {
     alignas(64) static constexpr int32_t table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -61,6 +61,16 @@ struct SimdAvx512 {
     odd = _mm512_permutex2var_ps(lo, odd_idx, hi);
   }
 
+  /// phase[j][i] = p[4 i + j]: four column phases of 4 lanes consecutive floats, by two rounds
+  /// of deinterleave.
+  static void split4(const float* p, vec (&phase)[4]) {
+    vec e0, o0, e1, o1;
+    deinterleave(load(p), load(p + lanes), e0, o0);
+    deinterleave(load(p + 2 * lanes), load(p + 3 * lanes), e1, o1);
+    deinterleave(e0, e1, phase[0], phase[2]);
+    deinterleave(o0, o1, phase[1], phase[3]);
+  }
+
  private:
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
 };

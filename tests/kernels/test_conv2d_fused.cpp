@@ -83,6 +83,10 @@ struct SimdPortable16 {
       odd[8 + i] = hi[2 * i + 1];
     }
   }
+  static void split4(const float* p, vec (&phase)[4]) {
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 16; ++i) phase[j][i] = p[4 * i + j];
+  }
 };
 
 void conv2d_fused_portable16(const k::Conv2dArgs& a) { k::x86::conv2d_fused_tiled<SimdPortable16>(a); }
