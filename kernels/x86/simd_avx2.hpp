@@ -61,7 +61,9 @@ struct SimdAvx2 {
   /// 4 x 4 transpose of groups loaded half a vector apart: no lane-crossing shuffle, which on
   /// Zen 1 made two rounds of deinterleave the dearest step of the Winograd input rows.
   static void split4(const float* p, vec (&phase)[4]) {
-    const auto pair = [p](int i) { return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + i)), _mm_loadu_ps(p + 16 + i), 1); };
+    const auto pair = [p](int i) {
+      return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + i)), _mm_loadu_ps(p + 16 + i), 1);
+    };
     const vec a = pair(0), b = pair(4), c = pair(8), d = pair(12);
     const vec ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);  // a0 b0 a1 b1 | a2 b2 a3 b3
     const vec cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
