@@ -92,20 +92,14 @@ struct WinogradRows {
     }
     const size_t plane = in_channel_stride(a);
     activate_row<V>(padded + Pad, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
-    if constexpr (Mt == 2) {
-      for (int k = 0; k < part; k += L) {
-        typename V::vec ev, ov;
-        V::deinterleave(V::load(padded + 2 * k), V::load(padded + 2 * k + L), ev, ov);
-        V::store(slot + k, ev);
-        V::store(slot + part + k, ov);
-      }
-    } else {
-      for (int k = 0; k < part; k += L) {
-        typename V::vec ph[4];
+    for (int k = 0; k < part; k += L) {
+      typename V::vec ph[Mt];  // ph[p][i] = padded[Mt (k + i) + p]
+      if constexpr (Mt == 2)
+        V::deinterleave(V::load(padded + 2 * k), V::load(padded + 2 * k + L), ph[0], ph[1]);
+      else
         V::split4(padded + 4 * k, ph);
 #pragma GCC unroll 4
-        for (int p = 0; p < 4; ++p) V::store(slot + p * part + k, ph[p]);
-      }
+      for (int p = 0; p < Mt; ++p) V::store(slot + p * part + k, ph[p]);
     }
   }
 };
