@@ -89,7 +89,7 @@ const char* conv2d_fused_f32_isa() { return choice().name; }
 #if defined(PXDGEN_KERNELS_X86)
 namespace x86 {
 
-void* conv2d_scratch(size_t bytes) {
+void* kernel_scratch(size_t bytes) {
   struct Buffer {
     struct Free {
       void operator()(void* p) const { ::operator delete(p, std::align_val_t(64)); }

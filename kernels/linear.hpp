@@ -3,7 +3,7 @@
 /// The fully connected layer: y(rows, out) = x(rows, in) weight(out, in)^T + bias, weights in
 /// PyTorch layout. In the generators it maps each sensor's conditioning vector to the first
 /// feature map and to every class-conditional batch norm's gain and bias: per sensor
-/// ~10^7 multiply-adds, so one memory-bound dot product per output.
+/// ~10^7 multiply-adds.
 
 namespace pxdgen::kernels {
 

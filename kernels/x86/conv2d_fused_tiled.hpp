@@ -499,7 +499,7 @@ void conv_kxk_rows(const Conv2dArgs& a) {
   ScratchLayout layout;
   const size_t band_at = layout.add(static_cast<size_t>(chunk) * ring * stride * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(chunk) * ring * sizeof(float*));
-  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
   const size_t out_plane = static_cast<size_t>(H) * W;
@@ -562,7 +562,7 @@ void conv_up2(const Conv2dArgs& a) {
   const size_t packed_at = layout.add(packed_floats * sizeof(float));
   const size_t band_at = layout.add(static_cast<size_t>(chunk) * U * stride * sizeof(float));
   const size_t rows_at = layout.add(static_cast<size_t>(chunk) * T * sizeof(float*));
-  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   float* packed = reinterpret_cast<float*>(scratch + packed_at);
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
@@ -769,7 +769,7 @@ void conv_pointwise(const Conv2dArgs& a) {
 
   ScratchLayout layout;
   const size_t buf_at = layout.add(static_cast<size_t>(imax(C, 1)) * stride * sizeof(float));
-  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
 
   PointwiseTile t;
@@ -862,7 +862,7 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   const size_t w_at = layout.add(static_cast<size_t>(taps) * C * sizeof(float));
   const size_t buf_at = layout.add(static_cast<size_t>(imax(C, 1)) * buf_stride * sizeof(float));
   const size_t ring_at = layout.add(K * ring_row * sizeof(float));
-  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   float* wt = reinterpret_cast<float*>(scratch + w_at);
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
   float* ring = reinterpret_cast<float*>(scratch + ring_at);

@@ -690,7 +690,7 @@ void conv_winograd(const Conv2dArgs& a) {
   const size_t m_at = layout.add(P * m_point * sizeof(float));
   const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
   const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
-  char* scratch = static_cast<char*>(conv2d_scratch(layout.bytes));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   float* v = reinterpret_cast<float*>(scratch + v_at);
   float* mt = reinterpret_cast<float*>(scratch + m_at);
   float* padded = reinterpret_cast<float*>(scratch + padded_at);

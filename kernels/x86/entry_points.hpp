@@ -40,6 +40,6 @@ void linear_f32_avx2(const float* x, int rows, int in, const float* weight, cons
 /// A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused by its
 /// next call; lives in the baseline-ISA dispatch unit so no standard-library code built with
 /// wider ISA flags can be shared with (and picked by the linker for) other units.
-void* conv2d_scratch(size_t bytes);
+void* kernel_scratch(size_t bytes);
 
 }  // namespace pxdgen::kernels::x86
