@@ -19,6 +19,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -135,7 +136,8 @@ struct Prepare {
 /// Ours runs each shape as its generator does: the WGAN generators keep their layers'
 /// Winograd weights from load (Conv2d::prepare), the BigGAN-deep family transforms them per
 /// call.
-void run_fused(benchmark::State& state, const Shape& s, void (*fn)(const k::Conv2dArgs&), Prepare prepare = {}) {
+template <class Fn>
+void run_fused(benchmark::State& state, const Shape& s, Fn fn, Prepare prepare = {}) {
   Data d(s);
   k::Conv2dArgs a;
   a.in = d.in.data();
@@ -216,17 +218,43 @@ void run_onednn(benchmark::State& state, const Shape& s) {
   set_rate(state, s);
 }
 
-}  // namespace
-
 #if defined(PXDGEN_BENCH_X86)
-const Prepare kPrepareAvx2{k::x86::conv2d_prepared_floats_avx2, k::x86::conv2d_prepare_f32_avx2};
-const Prepare kPrepareAvx512{k::x86::conv2d_prepared_floats_avx512, k::x86::conv2d_prepare_f32_avx512};
+/// One x86 ISA of the fused convolution: its dispatching entry point, the one that forces an
+/// algorithm, and its weight preparation.
+struct Isa {
+  const char* name;
+  bool available;
+  void (*fused)(const k::Conv2dArgs&);
+  void (*forced)(const k::Conv2dArgs&, k::x86::ConvAlgorithm);
+  Prepare prepare;
+};
+
+/// The algorithms worth forcing on a shape, to place the dispatcher's choice between them.
+std::vector<std::pair<const char*, k::x86::ConvAlgorithm>> forced_algorithms(const Shape& s) {
+  using A = k::x86::ConvAlgorithm;
+  if (s.kernel == 1) return {};
+  if (s.upsample) return {{"direct", A::direct}, {"winograd-up2", A::winograd_up2}};
+  if (s.kernel == 3) return {{"direct", A::direct}, {"winograd-f2x3", A::winograd_f2x3}, {"winograd-f4x3", A::winograd_f4x3}};
+  if (s.kernel == 5) return {{"direct", A::direct}, {"winograd-f2x5", A::winograd_f2x5}};
+  return {};
+}
 #endif
+
+}  // namespace
 
 int main(int argc, char** argv) {
 #if defined(_OPENMP)
   // One core per convolution, as in the engine; oneDNN's OpenMP pool would take them all.
   omp_set_num_threads(1);
+#endif
+#if defined(PXDGEN_BENCH_X86)
+  __builtin_cpu_init();
+  const Isa isas[] = {
+      {"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), k::x86::conv2d_fused_f32_avx2,
+       k::x86::conv2d_forced_f32_avx2, {k::x86::conv2d_prepared_floats_avx2, k::x86::conv2d_prepare_f32_avx2}},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0, k::x86::conv2d_fused_f32_avx512,
+       k::x86::conv2d_forced_f32_avx512, {k::x86::conv2d_prepared_floats_avx512, k::x86::conv2d_prepare_f32_avx512}},
+  };
 #endif
   for (const Shape& s : kShapes) {
     const std::string base = "conv2d/" + s.name();
@@ -234,50 +262,19 @@ int main(int argc, char** argv) {
                                  [s](benchmark::State& st) { run_fused(st, s, k::conv2d_fused_f32_ref); })
         ->Unit(benchmark::kMillisecond);
 #if defined(PXDGEN_BENCH_X86)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      benchmark::RegisterBenchmark((base + "/avx2").c_str(),
-                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx2, kPrepareAvx2); })
-          ->Unit(benchmark::kMillisecond);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel > 1 && s.upsample) {
-      benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); }, kPrepareAvx2);
+    for (const Isa& isa : isas) {
+      if (!isa.available) continue;
+      benchmark::RegisterBenchmark((base + "/" + isa.name).c_str(), [s, isa](benchmark::State& st) {
+        run_fused(st, s, isa.fused, isa.prepare);
       })->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((base + "/avx2-winograd-up2").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_up2);
-        }, kPrepareAvx2);
-      })->Unit(benchmark::kMillisecond);
+      for (const auto& [label, algorithm] : forced_algorithms(s))
+        benchmark::RegisterBenchmark((base + "/" + isa.name + "-" + label).c_str(),
+                                     [s, isa, algorithm = algorithm](benchmark::State& st) {
+                                       run_fused(st, s, [&](const k::Conv2dArgs& a) { isa.forced(a, algorithm); },
+                                                 isa.prepare);
+                                     })
+            ->Unit(benchmark::kMillisecond);
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 3 && !s.upsample) {
-      // Every 3x3 algorithm forced, to place the dispatcher's choice between them.
-      benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); }, kPrepareAvx2);
-      })->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((base + "/avx2-winograd-f2x3").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f2x3);
-        }, kPrepareAvx2);
-      })->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((base + "/avx2-winograd-f4x3").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f4x3);
-        }, kPrepareAvx2);
-      })->Unit(benchmark::kMillisecond);
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && s.kernel == 5 && !s.upsample) {
-      benchmark::RegisterBenchmark((base + "/avx2-direct").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::direct); });
-      })->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark((base + "/avx2-winograd-f2x5").c_str(), [s](benchmark::State& st) {
-        run_fused(st, s, [](const k::Conv2dArgs& a) {
-          k::x86::conv2d_forced_f32_avx2(a, k::x86::ConvAlgorithm::winograd_f2x5);
-        }, kPrepareAvx2);
-      })->Unit(benchmark::kMillisecond);
-    }
-    if (__builtin_cpu_supports("avx512f"))
-      benchmark::RegisterBenchmark((base + "/avx512f").c_str(),
-                                   [s](benchmark::State& st) { run_fused(st, s, k::x86::conv2d_fused_f32_avx512, kPrepareAvx512); })
-          ->Unit(benchmark::kMillisecond);
 #endif
     benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s); })
         ->Unit(benchmark::kMillisecond);
