@@ -9,7 +9,9 @@
 ///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
 ///                           spans the row and each weight is read once per row;
 ///   up_oc x up_vecs         the upsampling tile (two column phases per vector);
-///   pointwise_oc x pointwise_vecs   the 1x1 tile.
+///   pointwise_oc x pointwise_vecs   the 1x1 tile;
+///   gemm_oc x gemm_vecs     the Winograd GEMM's tile (conv2d_winograd.hpp): rows x vectors
+///                           of tiles of one transform point.
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
 /// the input vectors once and broadcasts one weight per output channel. KxK and 1x1 tiles read

@@ -22,7 +22,7 @@
 ///    input transform V = B^T d B of act(in) into [xi][channel][tile], the band's tiles
 ///    flattened row after row, so the vector dimension runs along the tiles of a row;
 ///    one GEMM per point M[xi] = U[xi] (rows x C) V[xi] (C x tiles) with register tiles of
-///    wide_oc rows x wide_vecs vectors of tiles; output transform A^T M A plus bias, stored
+///    gemm_oc rows x gemm_vecs vectors of tiles; output transform A^T M A plus bias, stored
 ///    or added, the column phases interleaved back into the row.
 /// The input rows are activated once per channel and split into `step` column phases (the
 /// tiles' spacing on the input), so the columns of the tiles of one vector are unaligned
@@ -617,7 +617,7 @@ inline WinogradTile winograd_tile_for(const Conv2dArgs& a) {
 /// PreparedView::transform of T's weights on V: the tile and the register blocking, never 0.
 template <class V, class T>
 constexpr int winograd_transform_id() {
-  return (static_cast<int>(T::tile) * 64 + V::wide_oc) * 64 + V::lanes;
+  return (static_cast<int>(T::tile) * 64 + V::gemm_oc) * 64 + V::lanes;
 }
 
 /// Floats of T's transformed weights for a's channels, the planes of its points padded.
@@ -631,7 +631,7 @@ size_t winograd_weight_floats(const Conv2dArgs& a) {
 /// apart.
 template <class V, class T>
 void winograd_weights(const Conv2dArgs& a, float* u) {
-  constexpr int M = V::wide_oc, taps = T::kernel * T::kernel;
+  constexpr int M = V::gemm_oc, taps = T::kernel * T::kernel;
   const int C = a.channels, OC = a.out_channels;
   const size_t u_point = winograd_weight_floats<T>(a) / T::points;
   const OcBlocks blocks(OC * T::weight_sets, M);
@@ -648,14 +648,15 @@ void winograd_weights(const Conv2dArgs& a, float* u) {
 }
 
 /// The fused convolution by Winograd with the tile T (see the file comment): tiles of
-/// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample).
-template <class V, class T>
-void conv_winograd(const Conv2dArgs& a) {
-  constexpr int L = V::lanes, M = V::wide_oc, N = V::wide_vecs, gemm_step = N * L;
+/// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample), and
+/// GEMM tiles of V::gemm_oc rows x N vectors.
+template <class V, class T, int N>
+void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
+  constexpr int L = V::lanes, M = V::gemm_oc, gemm_step = N * L;
   constexpr int P = T::points, S = T::step;
-  // Transformed input and products of one band: P floats per tile and channel (in or out).
-  // Near half of L2, so the GEMMs find the transform's output there.
-  constexpr size_t kBandBytes = 256 * 1024;
+  // Transformed input and products of one band: P floats per tile and channel (in or out),
+  // about V::winograd_band_bytes, so the GEMMs find the transform's output in L2.
+  constexpr size_t kBandBytes = V::winograd_band_bytes;
   const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
   if (OC <= 0 || H <= 0 || W <= 0) return;
   // The GEMMs' rows: each weight set's output channels, set after set.
@@ -749,6 +750,16 @@ void conv_winograd(const Conv2dArgs& a) {
                               imin(T::m, out_h - T::m * r), out_w, accumulate);
     }
   }
+}
+
+/// The fused convolution by Winograd with the tile T: GEMM tiles of V::gemm_vecs vectors, or
+/// V::gemm_deep_vecs from V::gemm_deep_channels input channels on (see simd_avx512.hpp).
+template <class V, class T>
+void conv_winograd(const Conv2dArgs& a) {
+  if constexpr (V::gemm_deep_vecs != V::gemm_vecs) {
+    if (a.channels >= V::gemm_deep_channels) return conv_winograd_gemm_vecs<V, T, V::gemm_deep_vecs>(a);
+  }
+  conv_winograd_gemm_vecs<V, T, V::gemm_vecs>(a);
 }
 
 /// The Winograd tile a's layer runs by, none where it runs direct.

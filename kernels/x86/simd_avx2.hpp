@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace pxdgen::kernels::x86 {
@@ -18,6 +19,10 @@ struct SimdAvx2 {
   static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
   static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1
   static constexpr int pointwise_oc = 4, pointwise_vecs = 3;  // 12 + 3 + 1
+  static constexpr int gemm_oc = 6, gemm_vecs = 2;      // 12 + 2 + 1
+  static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 0;  // one GEMM tile for all
+  // Transformed input and products of one Winograd band: half of a Zen 3 core's 512 KiB L2.
+  static constexpr size_t winograd_band_bytes = 256 * 1024;
 
   static vec zero() { return _mm256_setzero_ps(); }
   static vec set1(float x) { return _mm256_set1_ps(x); }

@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <cstddef>
+
 namespace pxdgen::kernels::x86 {
 
 struct SimdAvx512 {
@@ -23,6 +25,16 @@ struct SimdAvx512 {
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
   static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
   static constexpr int pointwise_oc = 8, pointwise_vecs = 2;  // 16 + 2 + 1
+  // The Winograd GEMM (measured on Sapphire Rapids, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
+  // the time of 8 x 2 on the IEA-GAN's 64-channel 3x3 layers and 0.90-0.95x on the 16- and
+  // 32-channel ones, but 1.26-1.6x on 128 channels and up (the WGAN ConvNet's 256 and 512),
+  // which keep 8 x 2. 12 x 2, 14 x 2 and 16 x 1 sat between the two.
+  static constexpr int gemm_oc = 8, gemm_vecs = 3;      // 24 + 3 + 1
+  static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 128;
+  // Transformed input and products of one Winograd band: half of a 2 MiB L2. Against 256 KiB,
+  // the 64-channel 32x96 layer took 0.69x the time with 8 x 3 tiles, whose 48 columns the
+  // 24 tiles of one band row left half empty, and 128 -> 128 at 16x48 0.65x.
+  static constexpr size_t winograd_band_bytes = 1024 * 1024;
 
   static vec zero() { return _mm512_setzero_ps(); }
   static vec set1(float x) { return _mm512_set1_ps(x); }
