@@ -18,14 +18,18 @@ struct SimdAvx512 {
   using vec = __m512;
   static constexpr int lanes = 16;
   // Tile shapes (see conv2d_fused_tiled.hpp): accumulators + input vectors of one tap + one
-  // broadcast weight, of 32 zmm registers. Not measured: no AVX-512 machine was at hand.
-  // At most 8 output channels: each reads its weights through its own pointer, and more run
-  // out of general-purpose registers. GCC starts spilling zmm accumulators past about 20.
+  // broadcast weight, of 32 zmm registers. The direct KxK tiles take at most 8 output
+  // channels: each reads its weights through its own pointer, and more run out of
+  // general-purpose registers. The wide, short and upsampling tiles are not tuned on an
+  // AVX-512 machine (few IEA-GAN layers run direct there).
+  // The 1x1 tile (an AVX-512 Xeon, one core): 6 x 4 took 0.85-0.98x the time of 8 x 2 on the
+  // IEA-GAN's 1x1 shapes, and 0.985x over a whole event (6 pairs); 4 x 4 sat between them,
+  // 8 x 3 and 12 x 2 no better than 8 x 2.
   static constexpr int wide_oc = 8, wide_vecs = 2;      // 16 + 2 + 1
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
   static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
-  static constexpr int pointwise_oc = 8, pointwise_vecs = 2;  // 16 + 2 + 1
-  // The Winograd GEMM (measured on Sapphire Rapids, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
+  static constexpr int pointwise_oc = 6, pointwise_vecs = 4;  // 24 + 4 + 1
+  // The Winograd GEMM (measured on an AVX-512 Xeon, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
   // the time of 8 x 2 on the IEA-GAN's 64-channel 3x3 layers and 0.90-0.95x on the 16- and
   // 32-channel ones, but 1.26-1.6x on 128 channels and up (the WGAN ConvNet's 256 and 512),
   // which keep 8 x 2. 12 x 2, 14 x 2 and 16 x 1 sat between the two.
