@@ -8,8 +8,10 @@ import re
 import subprocess
 from datetime import datetime, timezone
 
-# The targets of the speed work, for the table at the end (this machine kind: 1 thread).
+# The targets of the speed work, for the table at the end (1 thread): seconds per event on an
+# AVX2 core (AMD Zen 3); an AVX-512 core (Sapphire Rapids) is held to 2 s for the IEA-GAN.
 TARGETS = {"ieagan_production": 3.0, "wgan_convnet": 5.0, "wgan_resnet": 4.0}
+AVX512_TARGETS = {**TARGETS, "ieagan_production": 2.0}
 MEMORY_TARGET_MB = 150
 LOAD_TARGET_S = 0.1
 
@@ -147,7 +149,8 @@ def main():
 
     out += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
     by_family = {r["family"]: r for r in compare["rows"]}
-    for family, limit in TARGETS.items():
+    targets = AVX512_TARGETS if "avx512f" in isa else TARGETS
+    for family, limit in targets.items():
         r = by_family.get(family)
         if r and compare["meta"]["threads"] == 1:
             v = r["pxdgen_seconds_per_event"]
@@ -167,7 +170,10 @@ def main():
     out.append("")
     if "avx512f" not in isa:
         out += ["Not measured by this run: the AVX-512 kernels and the Sapphire Rapids targets (<= 2.0 s",
-                "per IEA-GAN event on one core, <= 0.2 s on 16): this CPU has no AVX-512 and 2 cores.", ""]
+                "per IEA-GAN event on one core, <= 0.2 s on 16): this CPU has no AVX-512.", ""]
+    if context["num_cpus"] < 16:
+        out += [f"Not measured by this run: the 16-thread target (<= 0.2 s per IEA-GAN event): this machine has "
+                f"{context['num_cpus']} cores.", ""]
     with open(args.output, "w") as f:
         f.write("\n".join(out))
 

@@ -949,7 +949,8 @@ void conv_kxk_direct(const Conv2dArgs& a) {
 
 // Defined in conv2d_winograd.hpp, included at the end of this file.
 enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3, f2x5 };
-inline WinogradTile winograd_tile_for(const Conv2dArgs& a);
+template <class V>
+WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
 
@@ -972,7 +973,7 @@ template <class V>
 void conv2d_fused_tiled(const Conv2dArgs& a) {
   if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
   if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv2d_fused_tiled<V>(residual_added_first<V>(a));
-  const WinogradTile tile = winograd_tile_for(a);
+  const WinogradTile tile = winograd_tile_for<V>(a);
   if (tile != WinogradTile::none) return conv_winograd<V>(a, tile);
   conv_direct<V>(a);
 }

@@ -23,6 +23,7 @@ struct SimdAvx2 {
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 0;  // one GEMM tile for all
   // Transformed input and products of one Winograd band: half of a Zen 3 core's 512 KiB L2.
   static constexpr size_t winograd_band_bytes = 256 * 1024;
+  static constexpr int winograd_up2_min_channels = 16;  // see winograd_tile_for
 
   static vec zero() { return _mm256_setzero_ps(); }
   static vec set1(float x) { return _mm256_set1_ps(x); }

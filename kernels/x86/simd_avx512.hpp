@@ -20,14 +20,15 @@ struct SimdAvx512 {
   // Tile shapes (see conv2d_fused_tiled.hpp): accumulators + input vectors of one tap + one
   // broadcast weight, of 32 zmm registers. The direct KxK tiles take at most 8 output
   // channels: each reads its weights through its own pointer, and more run out of
-  // general-purpose registers. The wide, short and upsampling tiles are not tuned on an
-  // AVX-512 machine (few IEA-GAN layers run direct there).
+  // general-purpose registers. The wide and short tiles are not tuned on an AVX-512 machine
+  // (few IEA-GAN layers run by them there). The upsampling tile of 6 x 2 took 0.88-0.95x the
+  // time of 4 x 2 on every upsampled shape of bench_conv2d, 2 x 4 and 4 x 3 1.05-1.3x.
   // The 1x1 tile (an AVX-512 Xeon, one core): 6 x 4 took 0.85-0.98x the time of 8 x 2 on the
   // IEA-GAN's 1x1 shapes, and 0.985x over a whole event (6 pairs); 4 x 4 sat between them,
   // 8 x 3 and 12 x 2 no better than 8 x 2.
   static constexpr int wide_oc = 8, wide_vecs = 2;      // 16 + 2 + 1
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
-  static constexpr int up_oc = 4, up_vecs = 2;          // 2 phases x 8 + 3 x 2 + 1
+  static constexpr int up_oc = 6, up_vecs = 2;          // 2 phases x 12 + 3 x 2 + 1
   static constexpr int pointwise_oc = 6, pointwise_vecs = 4;  // 24 + 4 + 1
   // The Winograd GEMM (measured on an AVX-512 Xeon, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
   // the time of 8 x 2 on the IEA-GAN's 64-channel 3x3 layers and 0.90-0.95x on the 16- and
@@ -39,6 +40,7 @@ struct SimdAvx512 {
   // the 64-channel 32x96 layer took 0.69x the time with 8 x 3 tiles, whose 48 columns the
   // 24 tiles of one band row left half empty, and 128 -> 128 at 16x48 0.65x.
   static constexpr size_t winograd_band_bytes = 1024 * 1024;
+  static constexpr int winograd_up2_min_channels = 32;  // see winograd_tile_for
 
   static vec zero() { return _mm512_setzero_ps(); }
   static vec set1(float x) { return _mm512_set1_ps(x); }

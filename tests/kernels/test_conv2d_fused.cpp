@@ -42,6 +42,7 @@ struct SimdPortable16 {
   static constexpr int gemm_oc = 3, gemm_vecs = 3;
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 32;  // both GEMM tiles run
   static constexpr size_t winograd_band_bytes = 256 * 1024;
+  static constexpr int winograd_up2_min_channels = 16;
 
   static vec set1(float x) {
     vec r = {};
@@ -263,7 +264,8 @@ double dispatched_scale(const Shape& s) {
   a.out_channels = s.out_channels;
   a.kernel = s.kernel;
   a.upsample2x = s.upsample;
-  const k::x86::WinogradTile tile = k::x86::winograd_tile_for(a);
+  // The ISAs differ only in where the upsampled 3x3 takes Winograd, whose error needs no factor.
+  const k::x86::WinogradTile tile = k::x86::winograd_tile_for<SimdPortable16>(a);
   if (tile == k::x86::WinogradTile::f4x3 || tile == k::x86::WinogradTile::f2x5) return kSixPointScale;
 #endif
   return unit_scale(s);
