@@ -91,7 +91,14 @@ struct WinogradRows {
       return;
     }
     const size_t plane = in_channel_stride(a);
-    activate_row<V>(padded + Pad, a.in + c * plane + static_cast<size_t>(iy) * a.width, a.width, a, c);
+    const float* src = a.in + c * plane + static_cast<size_t>(iy) * a.width;
+    activate_row<V>(padded + Pad, src, a.width, a, c);
+    // The same row of the next channel, a plane further on, is filled after this channel's
+    // band: fetch it now, as the hardware prefetchers do not follow the jump. In an event on an
+    // AVX-512 Xeon, 32 -> 32 at 128x384 and 64 -> 64 at 64x192 took 0.94x the time, the tail's
+    // 16 -> 16 0.91x, the whole event 0.99x (not measured on AVX2).
+    if (c + 1 < a.channels)
+      for (int i = 0; i < a.width; i += 16) __builtin_prefetch(src + plane + i, 0, 2);
     for (int k = 0; k < part; k += L) {
       typename V::vec ph[Mt];  // ph[p][i] = padded[Mt (k + i) + p]
       if constexpr (Mt == 2)
