@@ -1,7 +1,10 @@
 #include "engine/layers.hpp"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 
+#include "engine/layer_profile.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/reference/reference.hpp"
 #include "pxdgen/error.hpp"
@@ -12,6 +15,23 @@ namespace {
 const float* optional_bias(Weights& weights, const std::string& prefix, int out) {
   const std::string name = prefix + ".bias";
   return weights.has(name) ? weights.get(name, {out}).data : nullptr;
+}
+
+/// run(), timed into the layer profile as name() while profiling is on.
+template <class Name, class Run>
+void profiled(const Name& name, double flop, const Run& run) {
+  if (!profile::on()) return run();
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  profile::record(name(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), flop);
+}
+
+/// "conv3x3 32->32 64x192 up2 +skip-up2": kernel, channels, input size, then what is fused.
+std::string conv_name(int kernel, int in, int out, int height, int width, bool upsample2x, const char* residual) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "conv%dx%d %d->%d %dx%d%s%s", kernel, kernel, in, out, height, width,
+                upsample2x ? " up2" : "", residual);
+  return buf;
 }
 }  // namespace
 
@@ -29,8 +49,10 @@ Conv2d Conv2d::load(Weights& weights, const std::string& prefix, int in, int out
 }
 
 void Conv2d::forward(const float* x, int height, int width, float* y) const {
-  kernels::ref::conv2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel, stride,
-                           pad, y);
+  profiled([&] { return conv_name(kernel, in, out, height, width, false, stride != 1 ? " strided" : ""); },
+           2 * macs(height, width), [&] {
+             kernels::ref::conv2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel, stride, pad, y);
+           });
 }
 
 kernels::Conv2dArgs Conv2d::shape_args(int height, int width, bool upsample2x) const {
@@ -59,7 +81,14 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.in_channel_stride = input.channel_stride;
   a.residual_channel_stride = residual.channel_stride;
   a.accumulate = residual.in_output;
-  k.conv2d_fused(a);
+  const int f = input.upsample2x ? 2 : 1;
+  profiled(
+      [&] {
+        const char* fused = residual.data == nullptr ? (residual.in_output ? " +=" : "")
+                                                     : (residual.upsample2x ? " +skip-up2" : " +skip");
+        return conv_name(kernel, in, out, height, width, input.upsample2x, fused);
+      },
+      2 * macs(f * height, f * width), [&] { k.conv2d_fused(a); });
 }
 
 void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
@@ -92,8 +121,17 @@ ConvTranspose2d ConvTranspose2d::load(Weights& weights, const std::string& prefi
 }
 
 void ConvTranspose2d::forward(const float* x, int height, int width, float* y) const {
-  kernels::ref::conv_transpose2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel,
-                                     stride, pad, output_pad, y);
+  profiled(
+      [&] {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "convtranspose%dx%d %d->%d %dx%d stride %d", kernel, kernel, in, out, height,
+                      width, stride);
+        return std::string(buf);
+      },
+      2 * macs(height, width), [&] {
+        kernels::ref::conv_transpose2d_f32(x, in, height, width, weight.data, bias, out, kernel, kernel, stride, pad,
+                                           output_pad, y);
+      });
 }
 
 double ConvTranspose2d::macs(int height, int width) const {
@@ -110,7 +148,13 @@ Linear Linear::load(Weights& weights, const std::string& prefix, int in, int out
 }
 
 void Linear::forward(const KernelTable& k, const float* x, int rows, float* y) const {
-  k.linear(x, rows, in, weight.data, bias, out, y);
+  profiled(
+      [&] {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "linear %dx%d->%d", rows, in, out);
+        return std::string(buf);
+      },
+      2.0 * rows * macs(), [&] { k.linear(x, rows, in, weight.data, bias, out, y); });
 }
 
 BatchNorm BatchNorm::load(Weights& weights, const std::string& prefix, int channels,

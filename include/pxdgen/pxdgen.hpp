@@ -145,6 +145,23 @@ class Generator {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The time one kind of layer call took, summed over its calls and over threads.
+struct LayerTime {
+  std::string layer;    ///< operation and shape, e.g. "conv3x3 32->32 64x192 up2 +skip-up2"
+  int64_t calls = 0;
+  double seconds = 0;
+  double flop = 0;      ///< dense multiply-adds x 2, as GFLOP/s and gmac_per_event count them
+};
+
+/// Times every convolution and linear layer that any Generator runs from now on (true: the
+/// profile starts empty), or stops timing (false). Off by default; while on, each layer call
+/// takes two clock reads and a lock. For finding where an event's time goes
+/// (`pxdgen bench --layers`), not for production runs.
+void set_layer_profiling(bool on);
+
+/// What the layer calls took since profiling was last turned on, slowest first.
+std::vector<LayerTime> layer_profile();
+
 /// pxdgen's version string.
 const char* version();
 

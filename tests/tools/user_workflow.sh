@@ -23,3 +23,15 @@ PY
 count=$(find "$work/plots" -name '*.png' -size +10k | wc -l)
 echo "plots: $count PNG files"
 [ "$count" -ge 5 ] || { echo "FAIL: expected at least 5 PNGs"; ls -l "$work/plots"; exit 1; }
+# Where an event's time goes: the layer profile of `pxdgen bench --layers`.
+"$pxdgen" bench -m "$work/model.pxdg" -n 1 --layers --json >"$work/bench.json"
+"$python" - "$work/bench.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+layers = b["layers"]
+assert layers and all(l["calls"] > 0 and l["seconds"] > 0 and l["flop"] > 0 for l in layers), layers
+assert [l["seconds"] for l in layers] == sorted((l["seconds"] for l in layers), reverse=True)
+total = sum(l["seconds"] for l in layers)
+assert 0 < total <= b["seconds_per_event"]["max"] * b["threads"] * 1.01, (total, b["seconds_per_event"])
+print(f"bench --layers: {len(layers)} layer kinds, {total:.3f} s of a {b['seconds_per_event']['median']:.3f} s event")
+PY
