@@ -636,7 +636,7 @@ int cmd_bench(const Args& args) {
   const double gflops = 2.0 * model.info().gmac_per_event / median;
   const double peak_mb = peak_resident_mb();
   if (args.has("--json")) {
-    const nlohmann::json j = {{"family", model.info().family},
+    nlohmann::json j = {{"family", model.info().family},
                               {"variant", model.info().variant},
                               {"gmac_per_event", model.info().gmac_per_event},
                               {"events", events},
@@ -647,13 +647,12 @@ int cmd_bench(const Args& args) {
                               {"gflops", gflops},
                               {"digits_per_event", static_cast<double>(digits) / events},
                               {"peak_rss_mb", peak_mb}};
-    nlohmann::json out = j;
     if (layers) {
-      out["layers"] = nlohmann::json::array();
+      j["layers"] = nlohmann::json::array();
       for (const LayerTime& t : profile)
-        out["layers"].push_back({{"layer", t.layer}, {"calls", t.calls}, {"seconds", t.seconds}, {"flop", t.flop}});
+        j["layers"].push_back({{"layer", t.layer}, {"calls", t.calls}, {"seconds", t.seconds}, {"flop", t.flop}});
     }
-    std::printf("%s\n", out.dump(1).c_str());
+    std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
   std::printf("model %s, %d event(s), %s threads, backend %s\n", model.info().family.c_str(), events,
