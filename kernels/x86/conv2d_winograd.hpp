@@ -194,9 +194,11 @@ struct WinogradF2x3 {
   static constexpr int m = 2, step = 2, points = 16, kernel = 3, weight_sets = 1, pad = 1, patch = 4;
   static constexpr bool upsample = false;
 
-  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g.
-  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
-    float gg[4][3];  // G g
+  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g (S: float, or a vector of the
+  /// same tap of several kernels).
+  template <class S>
+  static void weights(const S* g, int /*set*/, S* dst, size_t per_point) {
+    S gg[4][3];  // G g
     for (int j = 0; j < 3; ++j) {
       gg[0][j] = g[j];
       gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
@@ -204,8 +206,8 @@ struct WinogradF2x3 {
       gg[3][j] = g[6 + j];
     }
     for (int r = 0; r < 4; ++r) {
-      const float row[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]),
-                            gg[r][2]};
+      const S row[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]),
+                        gg[r][2]};
       for (int j = 0; j < 4; ++j) dst[(r * 4 + j) * per_point] = row[j];
     }
   }
@@ -276,19 +278,19 @@ struct WinogradF4x3 {
   static constexpr bool upsample = false;
 
   /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
-  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
-    static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
-                                       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                       {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                       {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                       {0, 0, 1}};
-    double gg[6][3];  // G g
+  template <class S>
+  static void weights(const S* g, int /*set*/, S* dst, size_t per_point) {
+    static constexpr float G[6][3] = {{1.0f / 4, 0, 0},
+                                      {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                      {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                      {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                      {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                      {0, 0, 1}};
+    S gg[6][3];  // G g
     for (int r = 0; r < 6; ++r)
       for (int j = 0; j < 3; ++j) gg[r][j] = G[r][0] * g[j] + G[r][1] * g[3 + j] + G[r][2] * g[6 + j];
     for (int r = 0; r < 6; ++r)
-      for (int j = 0; j < 6; ++j)
-        dst[(r * 6 + j) * per_point] = static_cast<float>(gg[r][0] * G[j][0] + gg[r][1] * G[j][1] + gg[r][2] * G[j][2]);
+      for (int j = 0; j < 6; ++j) dst[(r * 6 + j) * per_point] = gg[r][0] * G[j][0] + gg[r][1] * G[j][1] + gg[r][2] * G[j][2];
   }
 
   /// t[0..5] = B^T d for d[0..5].
@@ -424,10 +426,11 @@ struct WinogradUp2F2x2 {
   static constexpr bool upsample = true;
 
   /// Per dimension, the 6 transformed taps: G (g0, g1 + g2) then G (g0 + g1, g2).
-  static void weights(const float* g, int /*set*/, float* dst, size_t per_point) {
-    float gg[6][3];  // R g, R the 6 x 3 map above
+  template <class S>
+  static void weights(const S* g, int /*set*/, S* dst, size_t per_point) {
+    S gg[6][3];  // R g, R the 6 x 3 map above
     for (int j = 0; j < 3; ++j) {
-      const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+      const S g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
       gg[0][j] = g0;
       gg[1][j] = g0 + g1 + g2;
       gg[2][j] = g1 + g2;
@@ -436,8 +439,8 @@ struct WinogradUp2F2x2 {
       gg[5][j] = g2;
     }
     for (int r = 0; r < 6; ++r) {
-      const float g0 = gg[r][0], g1 = gg[r][1], g2 = gg[r][2];
-      const float row[6] = {g0, g0 + g1 + g2, g1 + g2, g0 + g1, g0 + g1 + g2, g2};
+      const S g0 = gg[r][0], g1 = gg[r][1], g2 = gg[r][2];
+      const S row[6] = {g0, g0 + g1 + g2, g1 + g2, g0 + g1, g0 + g1 + g2, g2};
       for (int j = 0; j < 6; ++j) dst[(r * 6 + j) * per_point] = row[j];
     }
   }
@@ -642,12 +645,52 @@ size_t winograd_weight_floats(const Conv2dArgs& a) {
 /// U = G g G^T of every (output, input) channel pair and weight set of a's weights into u, in
 /// the GEMM's order (see the file comment), point planes winograd_weight_floats / points
 /// apart.
+///
+/// The 3x3 tiles transform a vector of pairs at a time: the BigGAN-deep family keeps no
+/// weights from load (see PreparedWeights), so each of its 3x3 Winograd layers transforms its
+/// weights on every call, once per sensor. One pair at a time, that took 5 % of an IEA-GAN
+/// event on an AVX-512 Xeon. The pairs lie in the GEMM's order one after another, so a vector
+/// of consecutive pairs is one vector store per point. (The 5x5 tiles, whose networks keep
+/// their weights, transform at load, one pair at a time in double precision.)
 template <class V, class T>
 void winograd_weights(const Conv2dArgs& a, float* u) {
   constexpr int M = V::gemm_oc, taps = T::kernel * T::kernel;
   const int C = a.channels, OC = a.out_channels;
   const size_t u_point = winograd_weight_floats<T>(a) / T::points;
   const OcBlocks blocks(OC * T::weight_sets, M);
+  if constexpr (T::kernel == 3 && T::weight_sets == 1) {
+    using vec = typename V::vec;
+    constexpr int L = V::lanes;
+    alignas(64) float pairs[taps][L];  // tap t of lane l's kernel at pairs[t][l]
+    size_t done = 0;                   // pairs stored, in the GEMM's order
+    int filled = 0;
+    const auto flush = [&] {
+      vec g[taps], w[T::points];
+#pragma GCC unroll 9
+      for (int t = 0; t < taps; ++t) g[t] = V::load(pairs[t]);
+      T::weights(g, 0, w, 1);
+      for (int xi = 0; xi < T::points; ++xi) {
+        float* dst = u + xi * u_point + done;
+        if (filled == L)
+          V::store(dst, w[xi]);
+        else
+          V::store_partial(dst, w[xi], filled);
+      }
+      done += filled;
+      filled = 0;
+    };
+    for (int b = 0; b < blocks.count; ++b) {
+      const int row0 = blocks.first(b), m = blocks.size(b);
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < m; ++i) {
+          const float* g = a.weight + (static_cast<size_t>(row0 + i) * C + c) * taps;
+          for (int t = 0; t < taps; ++t) pairs[t][filled] = g[t];
+          if (++filled == L) flush();
+        }
+    }
+    if (filled > 0) flush();
+    return;
+  }
   // Channel-major within a block, so each point's runs are written in order.
   for (int b = 0; b < blocks.count; ++b) {
     const int row0 = blocks.first(b), m = blocks.size(b);
