@@ -186,4 +186,23 @@ pxdgen_status pxdgen_sensor_id(int index, int* layer, int* ladder, int* sensor) 
   return PXDGEN_OK;
 }
 
+void pxdgen_set_layer_profiling(int on) { pxdgen::set_layer_profiling(on != 0); }
+
+pxdgen_status pxdgen_layer_profile(const pxdgen_layer_time** layers, size_t* count) {
+  if (layers == nullptr) return null_argument(__func__, "layers");
+  if (count == nullptr) return null_argument(__func__, "count");
+  *layers = nullptr;
+  *count = 0;
+  // The names and the entries live here until this thread asks again.
+  thread_local std::vector<pxdgen::LayerTime> profile;
+  thread_local std::vector<pxdgen_layer_time> entries;
+  return guarded(__func__, [&] {
+    profile = pxdgen::layer_profile();
+    entries.clear();
+    for (const pxdgen::LayerTime& t : profile) entries.push_back({t.layer.c_str(), t.calls, t.seconds, t.flop});
+    *layers = entries.data();
+    *count = entries.size();
+  });
+}
+
 }  // extern "C"

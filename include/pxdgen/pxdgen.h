@@ -105,6 +105,24 @@ pxdgen_status pxdgen_generator_generate(pxdgen_generator* generator, const float
 /* Sensor index 0..39 to layer (1..2), ladder and sensor (1..2). */
 pxdgen_status pxdgen_sensor_id(int index, int* layer, int* ladder, int* sensor);
 
+/* The time one kind of layer call took, summed over its calls and over threads; the same
+ * fields as pxdgen::LayerTime. */
+typedef struct pxdgen_layer_time {
+  const char* layer; /* operation and shape, e.g. "conv3x3 32->32 64x192 up2" */
+  int64_t calls;
+  double seconds;
+  double flop; /* dense multiply-adds x 2 */
+} pxdgen_layer_time;
+
+/* Nonzero: times every convolution and linear layer that any generator of the process runs
+ * from now on, the profile starting empty; zero: stops timing. Off by default; for finding
+ * where an event's time goes, not for production runs (see pxdgen::set_layer_profiling). */
+void pxdgen_set_layer_profiling(int on);
+
+/* The layer calls timed since profiling was last turned on, slowest first. *layers points to
+ * *count entries, valid on this thread until its next call of this function. */
+pxdgen_status pxdgen_layer_profile(const pxdgen_layer_time** layers, size_t* count);
+
 #ifdef __cplusplus
 }
 #endif

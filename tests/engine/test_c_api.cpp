@@ -114,3 +114,45 @@ TEST_CASE("C API: failures come back as status codes with a message") {
   CHECK(ladder == 12);
   CHECK(sensor == 2);
 }
+
+TEST_CASE("C API: the layer profile is the C++ API's, entry by entry") {
+  pxdgen_model* model = nullptr;
+  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
+  pxdgen_generator_options options;
+  pxdgen_generator_options_init(&options);
+  options.backend = PXDGEN_BACKEND_REFERENCE;
+  pxdgen_generator* generator = nullptr;
+  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  const pxdgen_digit* digits = nullptr;
+  size_t count = 0;
+
+  pxdgen_set_layer_profiling(1);
+  REQUIRE(pxdgen_generator_event(generator, 3, 4, &digits, &count) == PXDGEN_OK);
+  pxdgen_set_layer_profiling(0);
+  const pxdgen_layer_time* layers = nullptr;
+  size_t n = 0;
+  REQUIRE(pxdgen_layer_profile(&layers, &n) == PXDGEN_OK);
+  const std::vector<pxdgen::LayerTime> cpp = pxdgen::layer_profile();
+  REQUIRE(n == cpp.size());
+  REQUIRE(n > 0);
+  int64_t calls = 0;
+  for (size_t i = 0; i < n; ++i) {
+    CHECK(std::string(layers[i].layer) == cpp[i].layer);
+    CHECK(layers[i].calls == cpp[i].calls);
+    CHECK(layers[i].seconds == cpp[i].seconds);
+    CHECK(layers[i].flop == cpp[i].flop);
+    calls += layers[i].calls;
+  }
+  // 12 blocks of 4 convolutions and the output layer per sensor, plus the linears.
+  CHECK(calls > pxdgen::kSensors * (4 * 12 + 1));
+
+  pxdgen_set_layer_profiling(1);  // starts empty
+  REQUIRE(pxdgen_layer_profile(&layers, &n) == PXDGEN_OK);
+  CHECK(n == 0);
+  pxdgen_set_layer_profiling(0);
+  CHECK(pxdgen_layer_profile(nullptr, &n) == PXDGEN_ERROR_ARGUMENT);
+  CHECK(std::string(pxdgen_last_error()).find("layers is null") != std::string::npos);
+  CHECK(pxdgen_layer_profile(&layers, nullptr) == PXDGEN_ERROR_ARGUMENT);
+  pxdgen_generator_free(generator);
+  pxdgen_model_free(model);
+}
