@@ -703,6 +703,38 @@ void winograd_weights(const Conv2dArgs& a, float* u) {
   }
 }
 
+/// Whether a's layer runs by the weights it kept (PreparedWeights) for the tile T.
+template <class V, class T>
+bool winograd_prepared(const Conv2dArgs& a) {
+  return a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == winograd_weight_floats<T>(a);
+}
+
+/// Transformed input and products of one band: P floats per tile and channel (in or out),
+/// about V::winograd_band_bytes, so the GEMMs find the transform's output in L2. Where the
+/// layer kept its weights and they outweigh the image's transformed input and products (deep
+/// layers on small images: 38 MB of them for the WGAN ConvNet's 512 -> 512 5x5), the image is
+/// one band and the GEMM runs each register block of weights over all its tiles while the
+/// block is in L1; in bands, or block after block for each vector of tiles, every pass would
+/// read them all from memory again. (Weights transformed per call were just written and are
+/// partly still in cache; for those the whole-image band measured no faster over an IEA-GAN
+/// event and took 4 MB more scratch.)
+struct WinogradBands {
+  int rows = 0;              ///< tile rows per band
+  bool weights_outer = false;
+};
+
+template <class V, class T>
+WinogradBands winograd_bands(const Conv2dArgs& a) {
+  const int th = div_up(a.height, T::step), tw = div_up(a.width, T::step);
+  const size_t row_floats = static_cast<size_t>(T::points) * (a.channels + a.out_channels * T::weight_sets) * tw;
+  WinogradBands b;
+  b.weights_outer = winograd_prepared<V, T>(a) && winograd_weight_floats<T>(a) >= row_floats * th;
+  b.rows = b.weights_outer
+               ? th
+               : imin(th, imax(1, static_cast<int>(V::winograd_band_bytes / (row_floats * sizeof(float)))));
+  return b;
+}
+
 /// The fused convolution by Winograd with the tile T (see the file comment): tiles of
 /// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample), and
 /// GEMM tiles of V::gemm_oc rows x N vectors.
@@ -710,9 +742,6 @@ template <class V, class T, int N>
 void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
   constexpr int L = V::lanes, M = V::gemm_oc, gemm_step = N * L;
   constexpr int P = T::points, S = T::step;
-  // Transformed input and products of one band: P floats per tile and channel (in or out),
-  // about V::winograd_band_bytes, so the GEMMs find the transform's output in L2.
-  constexpr size_t kBandBytes = V::winograd_band_bytes;
   const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
   if (OC <= 0 || H <= 0 || W <= 0) return;
   // The GEMMs' rows: each weight set's output channels, set after set.
@@ -720,18 +749,10 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
   const int out_h = T::upsample ? 2 * H : H, out_w = T::upsample ? 2 * W : W;
   const int th = div_up(H, S), tw = div_up(W, S);
   const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
-  const bool prepared = a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == u_floats;
-  // Where the layer kept its weights and they outweigh the image's transformed input and
-  // products (deep layers on small images: 38 MB of them for the WGAN ConvNet's 512 -> 512
-  // 5x5), the image is one band and the GEMM runs each register block of weights over all
-  // its tiles while the block is in L1; in bands, or block after block for each vector of
-  // tiles, every pass would read them all from memory again. (Weights transformed per call
-  // were just written and are partly still in cache; for those the whole-image band
-  // measured no faster over an IEA-GAN event and took 4 MB more scratch.)
-  const size_t row_floats = static_cast<size_t>(P) * (C + gemm_rows) * tw;
-  const bool weights_outer = prepared && u_floats >= row_floats * th;
-  const int band_rows =
-      weights_outer ? th : imin(th, imax(1, static_cast<int>(kBandBytes / (row_floats * sizeof(float)))));
+  const bool prepared = winograd_prepared<V, T>(a);
+  const WinogradBands bands = winograd_bands<V, T>(a);
+  const bool weights_outer = bands.weights_outer;
+  const int band_rows = bands.rows;
   // Tiles per point and channel: the GEMM's whole vectors, plus a vector of slack for the
   // transforms' row overrun.
   const size_t tiles = static_cast<size_t>(band_rows) * tw;
@@ -809,11 +830,19 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
 }
 
 /// The fused convolution by Winograd with the tile T: GEMM tiles of V::gemm_vecs vectors, or
-/// V::gemm_deep_vecs from V::gemm_deep_channels input channels on (see simd_avx512.hpp).
+/// V::gemm_deep_vecs from V::gemm_deep_channels input channels on (see simd_avx512.hpp) unless
+/// a band's tiles fill gemm_vecs vectors with fewer padded columns: 128 -> 128 at 8x24 by
+/// F(2x2, 3x3), one band of 48 tiles (three vectors exactly), took 0.77x the time with 8 x 3
+/// tiles on an AVX-512 Xeon, while its bands of 24 tiles at 16x48 (F(4x4, 3x3)) and 8x24 up2
+/// took 1.2-1.3x.
 template <class V, class T>
 void conv_winograd(const Conv2dArgs& a) {
   if constexpr (V::gemm_deep_vecs != V::gemm_vecs) {
-    if (a.channels >= V::gemm_deep_channels) return conv_winograd_gemm_vecs<V, T, V::gemm_deep_vecs>(a);
+    if (a.channels >= V::gemm_deep_channels) {
+      const int band_tiles = winograd_bands<V, T>(a).rows * div_up(a.width, T::step);
+      const auto padded = [&](int vecs) { return round_up(band_tiles, vecs * V::lanes); };
+      if (padded(V::gemm_vecs) >= padded(V::gemm_deep_vecs)) return conv_winograd_gemm_vecs<V, T, V::gemm_deep_vecs>(a);
+    }
   }
   conv_winograd_gemm_vecs<V, T, V::gemm_vecs>(a);
 }
