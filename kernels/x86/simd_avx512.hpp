@@ -33,7 +33,8 @@ struct SimdAvx512 {
   // The Winograd GEMM (measured on an AVX-512 Xeon, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
   // the time of 8 x 2 on the IEA-GAN's 64-channel 3x3 layers and 0.90-0.95x on the 16- and
   // 32-channel ones, but 1.26-1.6x on 128 channels and up (the WGAN ConvNet's 256 and 512),
-  // which keep 8 x 2. 12 x 2, 14 x 2 and 16 x 1 sat between the two.
+  // which keep 8 x 2 where a band's tiles do not fill 8 x 3 better (see conv_winograd).
+  // 12 x 2, 14 x 2 and 16 x 1 sat between the two.
   static constexpr int gemm_oc = 8, gemm_vecs = 3;      // 24 + 3 + 1
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 128;
   // Transformed input and products of one Winograd band: half of a 2 MiB L2. Against 256 KiB,
