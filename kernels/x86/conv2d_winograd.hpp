@@ -277,7 +277,7 @@ struct WinogradF4x3 {
   static constexpr int m = 4, step = 4, points = 36, kernel = 3, weight_sets = 1, pad = 1, patch = 6;
   static constexpr bool upsample = false;
 
-  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g, in double and rounded once.
+  /// dst[xi * per_point] = (G g G^T)[xi] for one 3x3 kernel g (S as for WinogradF2x3).
   template <class S>
   static void weights(const S* g, int /*set*/, S* dst, size_t per_point) {
     static constexpr float G[6][3] = {{1.0f / 4, 0, 0},
