@@ -689,17 +689,17 @@ void winograd_weights(const Conv2dArgs& a, float* u) {
         }
     }
     if (filled > 0) flush();
-    return;
-  }
-  // Channel-major within a block, so each point's runs are written in order.
-  for (int b = 0; b < blocks.count; ++b) {
-    const int row0 = blocks.first(b), m = blocks.size(b);
-    for (int c = 0; c < C; ++c)
-      for (int i = 0; i < m; ++i) {
-        const int set = (row0 + i) / OC, oc = (row0 + i) % OC;
-        T::weights(a.weight + (static_cast<size_t>(oc) * C + c) * taps, set,
-                   u + static_cast<size_t>(row0) * C + static_cast<size_t>(c) * m + i, u_point);
-      }
+  } else {
+    // Channel-major within a block, so each point's runs are written in order.
+    for (int b = 0; b < blocks.count; ++b) {
+      const int row0 = blocks.first(b), m = blocks.size(b);
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < m; ++i) {
+          const int set = (row0 + i) / OC, oc = (row0 + i) % OC;
+          T::weights(a.weight + (static_cast<size_t>(oc) * C + c) * taps, set,
+                     u + static_cast<size_t>(row0) * C + static_cast<size_t>(c) * m + i, u_point);
+        }
+    }
   }
 }
 
