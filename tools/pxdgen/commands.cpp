@@ -637,16 +637,16 @@ int cmd_bench(const Args& args) {
   const double peak_mb = peak_resident_mb();
   if (args.has("--json")) {
     nlohmann::json j = {{"family", model.info().family},
-                              {"variant", model.info().variant},
-                              {"gmac_per_event", model.info().gmac_per_event},
-                              {"events", events},
-                              {"threads", generator_options(args, model).threads},
-                              {"backend", args.get("--backend", "fast")},
-                              {"load_seconds", load_seconds},
-                              {"seconds_per_event", {{"median", median}, {"min", times.front()}, {"max", times.back()}}},
-                              {"gflops", gflops},
-                              {"digits_per_event", static_cast<double>(digits) / events},
-                              {"peak_rss_mb", peak_mb}};
+                        {"variant", model.info().variant},
+                        {"gmac_per_event", model.info().gmac_per_event},
+                        {"events", events},
+                        {"threads", generator_options(args, model).threads},
+                        {"backend", args.get("--backend", "fast")},
+                        {"load_seconds", load_seconds},
+                        {"seconds_per_event", {{"median", median}, {"min", times.front()}, {"max", times.back()}}},
+                        {"gflops", gflops},
+                        {"digits_per_event", static_cast<double>(digits) / events},
+                        {"peak_rss_mb", peak_mb}};
     if (layers) {
       j["layers"] = nlohmann::json::array();
       for (const LayerTime& t : profile)
