@@ -5,8 +5,11 @@
 /// where act(x) = max(0, x * in_scale[c] + in_shift[c]) when in_scale is given (a folded
 /// batch norm and ReLU), identity otherwise, and up2 is an optional nearest 2x upsampling.
 /// The padding zeros are added after act and up2, as in PyTorch.
-/// Tensors are planar float32: in (C, H, W), out (OC, OH, OW) with OH = H or 2H; out's planes
-/// are packed, in's and the residual's may lie further apart.
+/// Tensors are planar float32: in (C, H, W), out (OC, OH, OW) with OH = H or 2H; the planes of
+/// each may lie further apart than their size, so that a convolution reads and writes bands
+/// of rows of taller tensors. Rows just above and below `in` may be real rows (a halo) that
+/// the convolution reads instead of the zero padding: a band then gives exactly the rows the
+/// whole tensor would.
 
 #include <cstddef>
 #include <vector>
@@ -52,10 +55,16 @@ struct Conv2dArgs {
   /// while the output is in cache rather than in a pass of its own.
   const float* residual = nullptr;
   bool residual_upsample2x = false;
-  /// Floats from one channel's plane to the next, of `in` and of `residual`; 0: their planes
-  /// are packed. Larger strides let a convolution run on a band of rows of a taller tensor.
+  /// Floats from one channel's plane to the next, of `in`, of `residual` and of `out`; 0: their
+  /// planes are packed. Larger strides let a convolution run on a band of rows of a taller
+  /// tensor.
   size_t in_channel_stride = 0;
   size_t residual_channel_stride = 0;
+  size_t out_channel_stride = 0;
+  /// Rows of `in` above its first row and below its last that hold data (at in - width and
+  /// on, and at in + height x width and on, in each plane): the convolution reads them where
+  /// it would read zero padding; rows beyond them are padding. Two a side cover a 5x5.
+  int halo_above = 0, halo_below = 0;
   /// From conv2d_prepare_f32 for this layer's weights, or empty: transform on each call.
   PreparedView prepared;
 };
@@ -63,6 +72,15 @@ struct Conv2dArgs {
 /// Floats between the planes of `in`.
 inline size_t in_channel_stride(const Conv2dArgs& a) {
   return a.in_channel_stride != 0 ? a.in_channel_stride : static_cast<size_t>(a.height) * a.width;
+}
+
+/// Whether input row iy (of the small input where upsampled) is zero padding rather than data.
+inline bool row_is_padding(const Conv2dArgs& a, int iy) { return iy < -a.halo_above || iy >= a.height + a.halo_below; }
+
+/// Floats between the planes of `out`.
+inline size_t out_channel_stride(const Conv2dArgs& a) {
+  if (a.out_channel_stride != 0) return a.out_channel_stride;
+  return static_cast<size_t>(a.height) * a.width * (a.upsample2x ? 4 : 1);
 }
 
 /// Floats between the planes of `residual`.

@@ -17,10 +17,16 @@ std::vector<float> packed_planes(const float* src, int count, size_t plane, size
 }  // namespace
 
 void conv2d_fused_f32_ref(const Conv2dArgs& a) {
-  const size_t plane = static_cast<size_t>(a.height) * a.width;
-  std::vector<float> act = packed_planes(a.in, a.channels, plane, in_channel_stride(a));
+  // The halo rows join the input, which is convolved whole; the output rows of the halo are
+  // then dropped.
+  const int above = a.halo_above, below = a.halo_below;
+  const int tall = above + a.height + below;
+  const size_t plane = static_cast<size_t>(tall) * a.width;
+  std::vector<float> act = packed_planes(a.in - static_cast<ptrdiff_t>(above) * a.width, a.channels, plane,
+                                         in_channel_stride(a));
   if (a.in_scale != nullptr) ref::scale_shift_f32(act.data(), a.channels, plane, a.in_scale, a.in_shift, true, act.data());
-  int h = a.height, w = a.width;
+  const int f = a.upsample2x ? 2 : 1;
+  int h = tall, w = a.width;
   if (a.upsample2x) {
     std::vector<float> up(act.size() * 4);
     ref::upsample2x_nearest_f32(act.data(), a.channels, h, w, up.data());
@@ -28,12 +34,17 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
     h *= 2;
     w *= 2;
   }
-  const size_t out_size = static_cast<size_t>(a.out_channels) * h * w;
-  std::vector<float> out(out_size);
+  std::vector<float> full(static_cast<size_t>(a.out_channels) * h * w);
   ref::conv2d_f32(act.data(), a.channels, h, w, a.weight, a.bias, a.out_channels, a.kernel, a.kernel, 1,
-                  a.kernel / 2, out.data());
+                  a.kernel / 2, full.data());
+  const int oh = f * a.height;
+  const size_t out_plane = static_cast<size_t>(oh) * w, out_size = a.out_channels * out_plane;
+  std::vector<float> out(out_size);
+  for (int oc = 0; oc < a.out_channels; ++oc)
+    std::copy_n(full.begin() + static_cast<ptrdiff_t>(oc * static_cast<size_t>(h) * w + static_cast<size_t>(f * above) * w),
+                out_plane, out.begin() + static_cast<ptrdiff_t>(oc * out_plane));
   if (a.residual != nullptr) {
-    const int rh = a.residual_upsample2x ? h / 2 : h, rw = a.residual_upsample2x ? w / 2 : w;
+    const int rh = a.residual_upsample2x ? oh / 2 : oh, rw = a.residual_upsample2x ? w / 2 : w;
     std::vector<float> residual = packed_planes(a.residual, a.out_channels, static_cast<size_t>(rh) * rw,
                                                 residual_channel_stride(a));
     if (a.residual_upsample2x) {
@@ -43,10 +54,15 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
     }
     ref::add_f32(residual.data(), out_size, out.data());
   }
-  if (a.accumulate)
-    ref::add_f32(out.data(), out_size, a.out);
-  else
-    std::copy(out.begin(), out.end(), a.out);
+  const size_t stride = out_channel_stride(a);
+  for (int oc = 0; oc < a.out_channels; ++oc) {
+    const float* src = out.data() + oc * out_plane;
+    float* dst = a.out + oc * stride;
+    if (a.accumulate)
+      ref::add_f32(src, out_plane, dst);
+    else
+      std::copy_n(src, out_plane, dst);
+  }
 }
 
 }  // namespace pxdgen::kernels

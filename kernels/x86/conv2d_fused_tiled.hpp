@@ -398,10 +398,11 @@ inline void add_residual_run(const Conv2dArgs& a, int out_w, int oc, int y, int 
 template <class V>
 inline Conv2dArgs residual_added_first(const Conv2dArgs& a) {
   const int out_h = a.upsample2x ? 2 * a.height : a.height, out_w = a.upsample2x ? 2 * a.width : a.width;
+  const size_t out_stride = out_channel_stride(a);
   for (int oc = 0; oc < a.out_channels; ++oc)
     for (int y = 0; y < out_h; ++y)
-      add_residual_run<V>(a, out_w, oc, y, 0, out_w,
-                          a.out + (static_cast<size_t>(oc) * out_h + y) * out_w, a.accumulate);
+      add_residual_run<V>(a, out_w, oc, y, 0, out_w, a.out + oc * out_stride + static_cast<size_t>(y) * out_w,
+                          a.accumulate);
   Conv2dArgs rest = a;
   rest.residual = nullptr;
   rest.accumulate = true;
@@ -409,8 +410,9 @@ inline Conv2dArgs residual_added_first(const Conv2dArgs& a) {
 }
 
 /// A ring of `ring` padded rows for each of input channels c0 .. c0 + channels. Padded row q
-/// holds input row q - pad in slot q % ring, with `pad` zero columns on the left and zeros
-/// from pad + width to the row end, which covers the reads of a row's last partial vector.
+/// holds input row q - pad in slot q % ring (zeros where that row is padding, see
+/// row_is_padding), with `pad` zero columns on the left and zeros from pad + width to the row
+/// end, which covers the reads of a row's last partial vector.
 template <class V>
 struct RowBand {
   const Conv2dArgs& a;
@@ -427,12 +429,12 @@ struct RowBand {
     const size_t plane = in_channel_stride(a);
     for (int c = 0; c < channels; ++c) {
       float* dst = slot(c, q);
-      if (iy < 0 || iy >= a.height) {
+      if (row_is_padding(a, iy)) {
         zero_floats(dst, stride);
         continue;
       }
       zero_floats(dst, pad);
-      activate_row<V>(dst + pad, a.in + (c0 + c) * plane + static_cast<size_t>(iy) * a.width, a.width, a, c0 + c);
+      activate_row<V>(dst + pad, a.in + (c0 + c) * plane + static_cast<ptrdiff_t>(iy) * a.width, a.width, a, c0 + c);
       zero_floats(dst + pad + a.width, stride - pad - a.width);
     }
   }
@@ -504,7 +506,7 @@ void conv_kxk_rows(const Conv2dArgs& a) {
   char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   const float** rows = reinterpret_cast<const float**>(scratch + rows_at);
 
-  const size_t out_plane = static_cast<size_t>(H) * W;
+  const size_t out_plane = out_channel_stride(a);
   const size_t filter = static_cast<size_t>(C) * KK;
   const OcBlocks blocks(a.out_channels, M);
   Tile t;
@@ -591,7 +593,7 @@ void conv_up2(const Conv2dArgs& a) {
       }
 
   const int out_width = 2 * w;
-  const size_t out_plane = static_cast<size_t>(2 * h) * out_width;
+  const size_t out_plane = out_channel_stride(a);
   Tile t;
   t.rows = rows;
   t.rows_per_channel = T;
@@ -733,10 +735,10 @@ inline int pointwise_slice(int channels, size_t plane, int step) {
   return static_cast<size_t>(slice) > plane ? round_up(static_cast<int>(plane), V::lanes) : slice;
 }
 
-/// Rows of buf (stride apart) = act(columns first .. first + width) of every input channel,
-/// zeroed up to a whole vector.
+/// Rows of buf (stride apart) = act(columns first .. first + width) of every input channel's
+/// plane (first < 0 in the halo above it), zeroed up to a whole vector.
 template <class V>
-inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, size_t first, int width) {
+inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_t first, int width) {
   const size_t in_plane = in_channel_stride(a);
   for (int c = 0; c < a.channels; ++c) {
     float* row = buf + static_cast<size_t>(c) * stride;
@@ -785,7 +787,8 @@ void conv_pointwise(const Conv2dArgs& a) {
   t.in_stride = stride;
   t.channels = C;
   t.w_stride = C;
-  t.out_stride = static_cast<ptrdiff_t>(plane);
+  const size_t out_plane = out_channel_stride(a);
+  t.out_stride = static_cast<ptrdiff_t>(out_plane);
   // The tiles add the residual as they store when every tile is whole (and, upsampled, lies
   // in one output row); otherwise it is written into each slice's output first.
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
@@ -799,13 +802,13 @@ void conv_pointwise(const Conv2dArgs& a) {
   Prefetch in_ahead;
   for (size_t s0 = 0; s0 < plane; s0 += slice) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
-    activate_slice<V>(buf, stride, a, s0, width);
+    activate_slice<V>(buf, stride, a, static_cast<ptrdiff_t>(s0), width);
     if (prefill_residual) {
       for (int oc = 0; oc < OC; ++oc)
         for (size_t p = s0; p < s0 + width;) {
           const int y = static_cast<int>(p / a.width), x = static_cast<int>(p % a.width);
           const int n = static_cast<int>(imin(a.width - x, static_cast<int>(s0 + width - p)));
-          add_residual_run<V>(a, a.width, oc, y, x, n, a.out + oc * plane + p, a.accumulate);
+          add_residual_run<V>(a, a.width, oc, y, x, n, a.out + oc * out_plane + p, a.accumulate);
           p += n;
         }
     }
@@ -818,7 +821,7 @@ void conv_pointwise(const Conv2dArgs& a) {
       const int oc0 = blocks.first(b), m = blocks.size(b);
       t.w = a.weight + static_cast<size_t>(oc0) * C;
       t.bias = a.bias != nullptr ? a.bias + oc0 : zeros;
-      float* out = a.out + static_cast<size_t>(oc0) * plane + s0;
+      float* out = a.out + oc0 * out_plane + s0;
       const PointwiseFn full = pointwise_tile_fn<V, M, N>(m, N);
       t.tail = L;
       for (int x = 0; x < full_end; x += step) {
@@ -887,22 +890,23 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   t.w_stride = C;
   t.out_stride = tap_stride;
   t.bias = zeros;
-  const size_t in_plane = in_channel_stride(a), out_plane = static_cast<size_t>(H) * W;
-  const auto tap_row = [&](int y) { return ring + static_cast<size_t>(y % K) * ring_row; };
+  const size_t in_plane = in_channel_stride(a), out_plane = out_channel_stride(a);
+  const auto tap_row = [&](int y) { return ring + static_cast<size_t>((y + K) % K) * ring_row; };
   // The input rows arrive as C runs far apart: fetch those of a later row during the tiles.
   constexpr int kAheadRows = 2;
   Prefetch in_ahead;
   const int tiles_per_row = div_up(taps, M) * div_up(W, step);
 
-  for (int y_in = 0; y_in < H + P; ++y_in) {
-    if (y_in < H) {
+  // Input rows from the first one an output row reads (a halo row, or row 0).
+  for (int y_in = -imin(a.halo_above, P); y_in < H + P; ++y_in) {
+    if (!row_is_padding(a, y_in)) {
       const int ahead = y_in + kAheadRows;
-      in_ahead.start(a.in + static_cast<size_t>(ahead) * W, in_plane, ahead < H ? C : 0, W);
+      in_ahead.start(a.in + static_cast<ptrdiff_t>(ahead) * W, in_plane, row_is_padding(a, ahead) ? 0 : C, W);
       in_ahead.pace(tiles_per_row);
       float* taps_out = tap_row(y_in) + P;
       for (int s0 = 0; s0 < W; s0 += slice) {
         const int width = imin(slice, W - s0);
-        activate_slice<V>(buf, buf_stride, a, static_cast<size_t>(y_in) * W + s0, width);
+        activate_slice<V>(buf, buf_stride, a, static_cast<ptrdiff_t>(y_in) * W + s0, width);
         const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
         for (int tap0 = 0; tap0 < taps; tap0 += M) {
           t.w = wt + static_cast<size_t>(tap0) * C;
@@ -932,7 +936,7 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
         typename V::vec sum = bias;
         for (int ky = 0; ky < K; ++ky) {
           const int ys = y + ky - P;
-          if (ys < 0 || ys >= H) continue;
+          if (row_is_padding(a, ys)) continue;
           const float* tr = tap_row(ys) + static_cast<size_t>(oc * KK + ky * K) * tap_stride + x;
 #pragma GCC unroll 5
           for (int kx = 0; kx < K; ++kx) sum = V::add(sum, V::load(tr + static_cast<size_t>(kx) * tap_stride + kx));

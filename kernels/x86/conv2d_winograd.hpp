@@ -86,12 +86,12 @@ struct WinogradRows {
     constexpr int L = V::lanes;
     float* slot = ring + static_cast<size_t>(q & 7) * Mt * part;
     const int iy = q - Pad;
-    if (iy < 0 || iy >= a.height) {
+    if (row_is_padding(a, iy)) {
       zero_floats(slot, static_cast<size_t>(Mt) * part);
       return;
     }
     const size_t plane = in_channel_stride(a);
-    const float* src = a.in + c * plane + static_cast<size_t>(iy) * a.width;
+    const float* src = a.in + c * plane + static_cast<ptrdiff_t>(iy) * a.width;
     activate_row<V>(padded + Pad, src, a.width, a, c);
     // The same row of the next channel, a plane further on, is filled after this channel's
     // band: fetch it now, as the hardware prefetchers do not follow the jump. In an event on an
@@ -783,7 +783,7 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
     u = transformed;
   }
 
-  const size_t out_plane = static_cast<size_t>(out_h) * out_w;
+  const size_t out_plane = out_channel_stride(a);
   const bool accumulate = a.accumulate;  // a local: the stores may alias a for the compiler
   for (int r0 = 0; r0 < th; r0 += band_rows) {
     const int rn = imin(band_rows, th - r0);

@@ -514,6 +514,94 @@ TEST_CASE("fused conv: input and residual read as bands of taller tensors") {
                winograd_implementations(), 3100, margin);
 }
 
+/// fn over the image in bands of `band` input rows, each reading up to `halo` rows of the
+/// whole input above and below it as its halo and writing its rows of the whole output (and
+/// reading those of the residual) through the channel strides. `band` is even, so that every
+/// band starts on a row of its own of an upsampled residual.
+std::vector<float> run_in_bands(const Problem& p, ConvFn fn, int band, int halo) {
+  const Shape& s = p.s;
+  const int f = s.upsample ? 2 : 1, out_w = f * s.width;
+  const size_t out_plane = static_cast<size_t>(f * s.height) * out_w;
+  std::vector<float> out(p.out0);
+  out.resize(p.out0.size() + 64, 12345.0f);
+  for (int r0 = 0; r0 < s.height; r0 += band) {
+    const int r1 = std::min(s.height, r0 + band);
+    k::Conv2dArgs a = p.args(out.data());
+    a.in += static_cast<size_t>(r0) * s.width;
+    a.height = r1 - r0;
+    a.in_channel_stride = static_cast<size_t>(s.height) * s.width;
+    a.halo_above = std::min(halo, r0);
+    a.halo_below = std::min(halo, s.height - r1);
+    a.out += static_cast<size_t>(f * r0) * out_w;
+    a.out_channel_stride = out_plane;
+    if (s.residual == Residual::same_size) {
+      a.residual += static_cast<size_t>(f * r0) * out_w;
+      a.residual_channel_stride = out_plane;
+    } else if (s.residual == Residual::upsampled) {
+      a.residual += static_cast<size_t>(f * r0 / 2) * (out_w / 2);
+      a.residual_channel_stride = out_plane / 4;
+    }
+    fn(a);
+  }
+  return out;
+}
+
+TEST_CASE("fused conv: bands with a halo give the rows of the whole tensor") {
+  // Each band reads real rows above and below it instead of zero padding, so the bands
+  // together make what one call on the whole input makes: the reference bit for bit, the
+  // fast kernels within their tolerance. With a halo narrower than the kernel's reach, the
+  // rows past it are padding, for the reference and the fast kernels alike.
+  constexpr Residual none = Residual::none, same = Residual::same_size, up = Residual::upsampled;
+  const std::vector<Shape> shapes = {
+      {16, 12, 40, 32, 1, false, true, false, true, up},   // 1x1, the tiles add an upsampled skip
+      {13, 10, 26, 16, 1, false, true, true, true, same},
+      {8, 11, 21, 16, 3, false, true, true, true, none},    // direct 3x3 rows
+      {8, 11, 21, 16, 3, true, true, false, true, up},      // direct 3x3 of the upsampled input
+      {8, 9, 13, 12, 5, false, true, false, true, same},    // direct 5x5
+      {8, 9, 13, 12, 5, true, false, true, true, none},
+      {32, 10, 50, 1, 3, false, true, false, true, none},   // by taps: the output layers
+      {5, 9, 70, 2, 5, false, true, true, true, none},
+      {16, 14, 96, 16, 3, false, true, false, true, none},  // F(4x4, 3x3)
+      {32, 10, 40, 32, 3, false, true, true, true, same},   // F(2x2, 3x3)
+      {16, 10, 64, 16, 3, true, true, false, true, up},     // upsampled Winograd
+      {16, 9, 24, 24, 5, true, true, true, true, none},
+      {16, 9, 24, 20, 5, false, true, false, true, none},   // F(2x2, 5x5)
+  };
+  std::vector<Impl> impls = implementations();
+  for (const Impl& w : winograd_implementations()) impls.push_back(w);
+  std::vector<Errors> worst(impls.size());
+  unsigned seed = 4000;
+  for (const Shape& s : shapes) {
+    INFO(describe(s));
+    const Problem p(s, seed++);
+    const auto whole = p.run(k::conv2d_fused_f32_ref);
+    for (int band : {2, 4, 6}) {
+      CAPTURE(band);
+      CHECK(run_in_bands(p, k::conv2d_fused_f32_ref, band, 2) == whole);
+      const auto narrow = run_in_bands(p, k::conv2d_fused_f32_ref, band, 1);
+      for (size_t i = 0; i < impls.size(); ++i) {
+        if (!impls[i].runs) continue;
+        CAPTURE(impls[i].name);
+        Errors e;
+        e.add(run_in_bands(p, impls[i].fn, band, 2), whole, p.out_size());
+        Errors n;
+        n.add(run_in_bands(p, impls[i].fn, band, 1), narrow, p.out_size());
+        e.merge(n);
+        CHECK(e.guard_ok);
+        CHECK(e.rel <= impls[i].scale(s) * tolerance(s));
+        worst[i].merge(e);
+      }
+    }
+  }
+  for (size_t i = 0; i < impls.size(); ++i) {
+    if (!impls[i].runs) continue;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "halo bands: %-21s %zu shapes, max abs err %.3g, max rel err %.3g", impls[i].name,
+                  shapes.size(), worst[i].abs, worst[i].rel);
+    MESSAGE(buf);
+  }
+}
+
 TEST_CASE("fused conv: several threads at once, each with its own buffers") {
   const Shape shapes[] = {{16, 20, 48, 16, 3, true, true, false, true},
                           {32, 17, 40, 13, 3, false, true, true, false},
