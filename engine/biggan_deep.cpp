@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <optional>
+#include <stdexcept>
 
 #include "engine/network.hpp"
 #include "kernels/reference/reference.hpp"
@@ -144,55 +146,157 @@ struct GBlock {
   bool in_place() const { return !upsample && in == out; }
 
   /// x (in, H, W) -> (out, H', W'), `input` being the sensor's input vector (its batch
-  /// norms folded). Batch norms, ReLUs and the upsampling are fused into the convolutions'
-  /// input loads; the last 1x1 convolution adds the skip. Returns where the output is: x
-  /// where in_place(), else y.
+  /// norms folded), layer by layer. Batch norms, ReLUs and the upsampling are fused into the
+  /// convolutions' input loads; the last 1x1 convolution adds the skip. Returns where the
+  /// output is: x where in_place(), else y.
   float* forward(const KernelTable& k, const float* input, float* x, int height, int width, float* y,
                  Workspace& ws) const {
     const int f = upsample ? 2 : 1;
     const int oh = f * height, ow = f * width;
-    const float* a = conv3_input(k, input, x, height, width, ws);
-    float* b = ws.get(3, static_cast<size_t>(hidden) * oh * ow);  // conv1's output, read by now
-    conv3_rows(k, input, a, oh, ow, 0, oh, b);
+    float* a = ws.get(2, static_cast<size_t>(hidden) * oh * ow);
+    float* b = ws.get(3, static_cast<size_t>(hidden) * oh * ow);
+    conv1.forward(k, x, height, width, b, {bn1.scale(input), bn1.shift(input), false});
+    conv2.forward(k, b, height, width, a, {bn2.scale(input), bn2.shift(input), upsample});
+    conv3.forward(k, a, oh, ow, b, {bn3.scale(input), bn3.shift(input), false});
     float* result = in_place() ? x : y;
     if (in_place())
       conv4.forward(k, b, oh, ow, x, {bn4.scale(input), bn4.shift(input), false}, Residual::already_in_output());
-    else
-      expand_rows(k, input, b, x, height, width, 0, oh, y);
+    else  // skip: the first `out` channels of x (its first planes), upsampled like the residual path
+      conv4.forward(k, b, oh, ow, y, {bn4.scale(input), bn4.shift(input), false}, {x, upsample});
     if (attention) attention->forward(result, oh, ow, ws);
     return result;
   }
+};
 
-  /// conv1 and conv2: conv3's input (hidden, H', W'), in `ws` slot 2 (slot 3 is scratch).
-  const float* conv3_input(const KernelTable& k, const float* input, const float* x, int height, int width,
-                           Workspace& ws) const {
-    const int f = upsample ? 2 : 1;
-    float* a = ws.get(2, static_cast<size_t>(hidden) * (f * height) * (f * width));
-    float* b = ws.get(3, static_cast<size_t>(hidden) * height * width);
-    conv1.forward(k, x, height, width, b, {bn1.scale(input), bn1.shift(input), false});
-    conv2.forward(k, b, height, width, a, {bn2.scale(input), bn2.shift(input), upsample});
-    return a;
+/// Rows [first, last) of a tensor of `channels` planes `width` wide, held in a buffer of
+/// `capacity` rows per plane: a band that slides down the tensor as its rows are made and read.
+struct RowWindow {
+  float* data = nullptr;
+  int channels = 0, width = 0, capacity = 0;
+  int first = 0, last = 0;
+
+  size_t channel_stride() const { return static_cast<size_t>(capacity) * width; }
+  /// Where row r of channel 0 is (for r in [first, first + capacity]).
+  float* row(int r) const { return data + static_cast<ptrdiff_t>(r - first) * width; }
+  /// Makes room for rows up to `end`.
+  void reserve(int end) const {
+    if (end - first > capacity) throw std::logic_error("row window overflow");
+  }
+  /// Forgets the rows above row `r`, moving the others to the front of the buffer.
+  void drop_above(int r) {
+    if (r <= first) return;
+    const int keep = last - r;
+    if (keep > 0)
+      for (int c = 0; c < channels; ++c) {
+        float* plane = data + c * channel_stride();
+        std::memmove(plane, plane + static_cast<size_t>(r - first) * width, sizeof(float) * keep * width);
+      }
+    first = r;
+    last = std::max(last, r);
+  }
+};
+
+/// A GBlock computed a band of output rows at a time, so that its hidden tensors never exist
+/// whole: conv1, conv2 and conv3 write into windows a few rows taller than a band, where the
+/// next convolution reads them from cache, with the rows around a band as its halo (the
+/// kernels read them instead of zero padding, so a band's rows are exactly the whole
+/// tensor's). Each convolution runs ahead of the one it feeds by the rows that one's 3x3 reads
+/// past its band, rounded up to whole Winograd tiles (kRowStep).
+class BlockInBands {
+ public:
+  /// Rows a band of every convolution but the first and last is a multiple of: the 4 output
+  /// rows of an F(4x4, 3x3) tile and of an upsampled F(2x2, 2x2) one.
+  static constexpr int kRowStep = 4;
+
+  /// Workspace slots 6 to 8 hold the windows. `band_rows` (a multiple of kRowStep) is the
+  /// most rows one call of make() may ask for.
+  BlockInBands(const GBlock& g, const KernelTable& k, const float* input, const float* x, int height, int width,
+               int band_rows, Workspace& ws)
+      : g_(g), k_(k), input_(input), x_(x), height_(height), width_(width), f_(g.upsample ? 2 : 1) {
+    const int ow = f_ * width;
+    // conv3 reads one row above and up to kRowStep below a band; conv2 one small row a side.
+    t2_ = window(ws, 7, ow, band_rows + 1 + kRowStep);
+    t1_ = window(ws, 6, width, (band_rows + 2 * kRowStep) / f_ + 2);
+    t3_ = ws.get(8, static_cast<size_t>(g.hidden) * band_rows * ow);
+    band_rows_ = band_rows;
   }
 
-  /// conv3 over rows [first, last) of its input a (hidden, H', W') alone, against zero
-  /// padding above and below them: h is (hidden, last - first, W').
-  void conv3_rows(const KernelTable& k, const float* input, const float* a, int out_height, int out_width,
-                  int first, int last, float* h) const {
-    conv3.forward(k, a + static_cast<size_t>(first) * out_width, last - first, out_width, h,
-                  {bn3.scale(input), bn3.shift(input), false, static_cast<size_t>(out_height) * out_width});
+  int out_height() const { return f_ * height_; }
+  int out_width() const { return f_ * width_; }
+  int made() const { return made_; }
+
+  /// Output rows [made(), last) into `out` (row made() there, planes out_stride floats apart);
+  /// made() must be a multiple of kRowStep, and last too unless it ends the tensor. In place
+  /// (GBlock::in_place), `out` is x itself: conv1 has read every row of x it overwrites.
+  void make(int last, float* out, size_t out_stride) {
+    const int r0 = made_, oh = out_height(), ow = out_width();
+    if (last <= r0) return;
+    if (last - r0 > band_rows_) throw std::logic_error("band taller than the block's windows");
+    t2_.drop_above(std::max(0, r0 - 1));
+    conv2_rows(std::min(oh, round_up(last + 1)));
+    g_.conv3.forward(k_, t2_.row(r0), last - r0, ow, t3_,
+                     {g_.bn3.scale(input_), g_.bn3.shift(input_), false, t2_.channel_stride(), r0 > 0 ? 1 : 0,
+                      last < oh ? 1 : 0});
+    const ConvInput act4{g_.bn4.scale(input_), g_.bn4.shift(input_), false};
+    if (g_.in_place()) {
+      g_.conv4.forward(k_, t3_, last - r0, ow, out, act4, Residual::already_in_output(), out_stride);
+    } else {
+      // Skip: the first `out` channels of x, upsampled like the residual path; a band starts on
+      // an even row, so its skip starts on a row of x.
+      const Residual skip{x_ + static_cast<size_t>(r0 / f_) * width_, g_.upsample,
+                          static_cast<size_t>(height_) * width_};
+      g_.conv4.forward(k_, t3_, last - r0, ow, out, act4, skip, out_stride);
+    }
+    made_ = last;
   }
 
-  /// conv4 plus the skip from x, for output rows [first, last) alone (both even, so that
-  /// the upsampled skip starts on a row of its own): h is those rows of the hidden tensor
-  /// (hidden, last - first, W'), y gets (out, last - first, W').
-  void expand_rows(const KernelTable& k, const float* input, const float* h, const float* x, int height,
-                   int width, int first, int last, float* y) const {
-    const int f = upsample ? 2 : 1;
-    const size_t skip_row = static_cast<size_t>(first / f) * width;
-    // Skip: the first `out` channels of x (its first planes), upsampled like the residual path.
-    conv4.forward(k, h, last - first, f * width, y, {bn4.scale(input), bn4.shift(input), false},
-                  {x + skip_row, upsample, static_cast<size_t>(height) * width});
+ private:
+  static int round_up(int rows) { return (rows + kRowStep - 1) / kRowStep * kRowStep; }
+
+  RowWindow window(Workspace& ws, size_t slot, int width, int capacity) const {
+    RowWindow w;
+    w.channels = g_.hidden;
+    w.width = width;
+    w.capacity = capacity;
+    w.data = ws.get(slot, w.channel_stride() * w.channels);
+    return w;
   }
+
+  /// conv2's output up to row `last` (even where upsampling).
+  void conv2_rows(int last) {
+    const int first = t2_.last;
+    if (last <= first) return;
+    const int s0 = first / f_, s1 = last / f_;  // small rows
+    t1_.drop_above(std::max(0, s0 - 1));
+    conv1_rows(std::min(height_, s1 + 1));
+    t2_.reserve(last);
+    g_.conv2.forward(k_, t1_.row(s0), s1 - s0, width_, t2_.row(first),
+                     {g_.bn2.scale(input_), g_.bn2.shift(input_), g_.upsample, t1_.channel_stride(), s0 > 0 ? 1 : 0,
+                      s1 < height_ ? 1 : 0},
+                     {}, t2_.channel_stride());
+    t2_.last = last;
+  }
+
+  /// conv1's output up to row `last`.
+  void conv1_rows(int last) {
+    const int first = t1_.last;
+    if (last <= first) return;
+    t1_.reserve(last);
+    g_.conv1.forward(k_, x_ + static_cast<size_t>(first) * width_, last - first, width_, t1_.row(first),
+                     {g_.bn1.scale(input_), g_.bn1.shift(input_), false, static_cast<size_t>(height_) * width_}, {},
+                     t1_.channel_stride());
+    t1_.last = last;
+  }
+
+  const GBlock& g_;
+  const KernelTable& k_;
+  const float* input_;
+  const float* x_;
+  int height_, width_, f_;
+  int band_rows_ = 0;
+  RowWindow t1_, t2_;  ///< conv1's and conv2's outputs
+  float* t3_ = nullptr;  ///< conv3's output, one band
+  int made_ = 0;
 };
 
 /// One pre-norm transformer encoder layer over the 40 sensor tokens plus a final
@@ -260,7 +364,7 @@ struct RelationalModule {
 class BigGanDeep final : public Network {
  public:
   BigGanDeep(Weights& w, const nlohmann::json& hp, Backend backend)
-      : kernels_(kernel_table(backend)), band_rows_(backend == Backend::fast ? kTailBandRows : 0) {
+      : kernels_(kernel_table(backend)), band_rows_(backend == Backend::fast ? kBandRows : 0) {
     variant_ = hp.at("variant").get<std::string>();
     dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth);
     const int depth = header_int(hp, "depth", 1, kMaxHeaderWidth);
@@ -332,6 +436,13 @@ class BigGanDeep final : public Network {
         if (attend)
           g.attention = NonLocalAttention::load(w, "blocks." + std::to_string(k) + ".1", g.out);
         macs_ += g.macs(height, width);
+        // Banded blocks call conv2 and conv3 once a band: their Winograd weights are
+        // transformed here, once, rather than on every call.
+        if (in_bands(g, height)) {
+          const int f = g.upsample ? 2 : 1;
+          g.conv2.prepare(kernels_, band_rows_ / f, width, g.upsample);
+          g.conv3.prepare(kernels_, band_rows_, f * width, false);
+        }
         if (g.upsample) {
           height *= 2;
           width *= 2;
@@ -413,7 +524,18 @@ class BigGanDeep final : public Network {
     width = bottom_w_;
     for (const GBlock& g : blocks_) {
       if (banded_tail && &g == &blocks_.back()) return tail_in_bands(g, input, x, height, width, ws, logits);
-      if (g.forward(kernels_, input, x, height, width, y, ws) == y) std::swap(x, y);
+      if (in_bands(g, height)) {
+        float* out = g.in_place() ? x : y;
+        BlockInBands bands(g, kernels_, input, x, height, width, band_rows_, ws);
+        const int oh = bands.out_height(), ow = bands.out_width();
+        while (bands.made() < oh)
+          bands.make(std::min(oh, bands.made() + band_rows_), out + static_cast<size_t>(bands.made()) * ow,
+                     static_cast<size_t>(oh) * ow);
+        if (g.attention) g.attention->forward(out, oh, ow, ws);
+        if (out == y) std::swap(x, y);
+      } else if (g.forward(kernels_, input, x, height, width, y, ws) == y) {
+        std::swap(x, y);
+      }
       if (g.upsample) {
         height *= 2;
         width *= 2;
@@ -424,37 +546,46 @@ class BigGanDeep final : public Network {
   }
 
  private:
-  /// Rows per band of the tail: an even number (see GBlock::expand_rows). Each band redoes
-  /// 4 rows of context; at 64 rows, the band's conv3 and conv4 outputs (16 and 32 channels
-  /// in the production model) take 10 MB, which stay in L3. (32 rows, whose 5 MB would stay
-  /// even in an 8 MiB L3, measured 1.005x the event time on Zen 1: more context redone.)
-  static constexpr int kTailBandRows = 64;
+  /// Output rows per band of the banded blocks (BlockInBands), a multiple of its kRowStep.
+  /// Built-in IEA-GAN on one core of a Zen 4 EPYC, 4 alternating runs each: bands of 4, 8,
+  /// 16 and 32 rows took 2.35-2.39 s an event, against 2.56 s layer by layer with the tail in
+  /// bands of 64 rows that redid their context.
+  static constexpr int kBandRows = 16;
+  /// Blocks whose output has fewer rows run layer by layer: their tensors stay in cache
+  /// anyway. (From 16 to 256 rows, the event time moved within the runs' spread.)
+  static constexpr int kMinBandedRows = 64;
 
-  /// The last block's conv3 and conv4 and the output layer, a band of rows at a time, so
-  /// that the block's hidden tensor and output (12.6 and 25 MB per sensor in the production
-  /// model) are never written to memory whole: each convolution reads its band from cache
-  /// right after the one before wrote it. A band's output rows need two rows of context on
-  /// either side (one for conv3, one for the output layer); the rows computed against the
-  /// zero padding at a band's edges are dropped.
+  /// Whether block g, of an input `height` rows tall, runs in bands.
+  bool in_bands(const GBlock& g, int height) const {
+    return band_rows_ > 0 && (g.upsample ? 2 : 1) * height >= kMinBandedRows;
+  }
+
+  /// The last block and the output layer, a band of rows at a time, so that neither the
+  /// block's hidden tensors nor its output (12.6 and 25 MB per sensor in the production
+  /// model) are ever written whole: the block's output lives in a window a few rows taller
+  /// than a band, from which the output layer reads its band and the row on either side.
   void tail_in_bands(const GBlock& g, const float* input, const float* x, int height, int width, Workspace& ws,
                      float* logits) const {
-    constexpr int kContext = 2;
-    const int f = g.upsample ? 2 : 1;
-    const int oh = f * height, ow = f * width;
-    const float* a = g.conv3_input(kernels_, input, x, height, width, ws);
-    const size_t band_floats = static_cast<size_t>(band_rows_ + 2 * kContext) * ow;
-    float* hidden = ws.get(3, static_cast<size_t>(g.hidden) * band_floats);  // conv1's output, read by now
-    float* rows = ws.get(4, static_cast<size_t>(g.out) * band_floats);
-    float* out = ws.get(5, band_floats);
+    constexpr int kStep = BlockInBands::kRowStep;
+    // The first band of the block is a step taller than the others.
+    BlockInBands block(g, kernels_, input, x, height, width, band_rows_ + kStep, ws);
+    const int oh = block.out_height(), ow = block.out_width();
+    RowWindow out;
+    out.channels = g.out;
+    out.width = ow;
+    out.capacity = band_rows_ + 1 + kStep;
+    out.data = ws.get(9, out.channel_stride() * out.channels);
     for (int r0 = 0; r0 < oh; r0 += band_rows_) {
       const int r1 = std::min(oh, r0 + band_rows_);
-      const int first = std::max(0, r0 - kContext), last = std::min(oh, r1 + kContext);
-      g.conv3_rows(kernels_, input, a, oh, ow, first, last, hidden);
-      g.expand_rows(kernels_, input, hidden, x, height, width, first, last, rows);
-      output_conv_.forward(kernels_, rows, last - first, ow, out,
-                           {output_bn_.scale.data(), output_bn_.shift.data(), false});
-      std::copy_n(out + static_cast<size_t>(r0 - first) * ow, static_cast<size_t>(r1 - r0) * ow,
-                  logits + static_cast<size_t>(r0) * ow);
+      out.drop_above(std::max(0, r0 - 1));
+      // The block runs ahead by the row below the band, in whole steps.
+      const int ahead = std::min(oh, (r1 + kStep) / kStep * kStep);
+      out.reserve(ahead);
+      block.make(ahead, out.row(block.made()), out.channel_stride());
+      out.last = ahead;
+      output_conv_.forward(kernels_, out.row(r0), r1 - r0, ow, logits + static_cast<size_t>(r0) * ow,
+                           {output_bn_.scale.data(), output_bn_.shift.data(), false, out.channel_stride(),
+                            r0 > 0 ? 1 : 0, r1 < oh ? 1 : 0});
     }
   }
 
@@ -468,7 +599,7 @@ class BigGanDeep final : public Network {
   }
 
   const KernelTable& kernels_;
-  const int band_rows_;  ///< of the tail (tail_in_bands); 0: layer by layer, as the reference backend runs
+  const int band_rows_;  ///< of the banded blocks; 0: layer by layer, as the reference backend runs
   std::string variant_;
   int dim_z_ = 0, rdof_ = 0, bottom_h_ = 4, bottom_w_ = 12;
   int cond_dim_ = 0;   ///< c = (y, z), what the linears read

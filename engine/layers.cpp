@@ -70,7 +70,7 @@ kernels::Conv2dArgs Conv2d::shape_args(int height, int width, bool upsample2x) c
 }
 
 void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
-                     const ConvInput& input, const Residual& residual) const {
+                     const ConvInput& input, const Residual& residual, size_t y_channel_stride) const {
   kernels::Conv2dArgs a = shape_args(height, width, input.upsample2x);
   a.in = x;
   a.in_scale = input.scale;
@@ -79,7 +79,10 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.residual = residual.data;
   a.residual_upsample2x = residual.upsample2x;
   a.in_channel_stride = input.channel_stride;
+  a.halo_above = input.halo_above;
+  a.halo_below = input.halo_below;
   a.residual_channel_stride = residual.channel_stride;
+  a.out_channel_stride = y_channel_stride;
   a.accumulate = residual.in_output;
   const int f = input.upsample2x ? 2 : 1;
   profiled(

@@ -37,12 +37,16 @@ struct KernelTable {
 const KernelTable& kernel_table(Backend backend);
 
 /// What runs on a convolution's input before it: a folded batch norm with ReLU, and/or
-/// a nearest 2x upsampling (both fused into the convolution's input loads).
+/// a nearest 2x upsampling (both fused into the convolution's input loads); and where x is a
+/// band of rows of a taller tensor, how its planes lie and which rows around it hold data.
 struct ConvInput {
   const float* scale = nullptr;  ///< per channel; null: no activation
   const float* shift = nullptr;
   bool upsample2x = false;
   size_t channel_stride = 0;  ///< floats between x's planes; 0: packed
+  /// Rows above and below x that the convolution reads instead of zero padding (see
+  /// kernels::Conv2dArgs::halo_above).
+  int halo_above = 0, halo_below = 0;
 };
 
 /// What a convolution's output gets added: a residual block's skip, at the output size or at
@@ -76,9 +80,10 @@ struct Conv2d {
   /// Any stride and padding, reference loops.
   void forward(const float* x, int height, int width, float* y) const;
   /// "Same" convolution (stride 1, padding k/2) through the backend's fused kernel:
-  /// y = conv(input transform of x) + residual, x being (in, height, width) before upsampling.
+  /// y = conv(input transform of x) + residual, x being (in, height, width) before upsampling,
+  /// y's planes y_channel_stride floats apart (0: packed).
   void forward(const KernelTable& k, const float* x, int height, int width, float* y,
-               const ConvInput& input = {}, const Residual& residual = {}) const;
+               const ConvInput& input = {}, const Residual& residual = {}, size_t y_channel_stride = 0) const;
   bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
   /// Lets the backend transform the weights once for the shape the layer always runs at (an
