@@ -95,7 +95,7 @@ void Generator::generate(const float* z, const float* rdof, std::vector<Digit>* 
   const size_t nz = static_cast<size_t>(kSensors) * net.dim_z();
   for (size_t i = 0; i < nz; ++i)
     if (!std::isfinite(z[i])) throw Error("latent z holds NaN or Inf");
-  net.condition(z, rdof, g.cond.data());
+  net.condition(z, rdof, g.cond.data(), g.threads);
 
   const int count = static_cast<int>(g.sensors.size());
   const size_t pixels = static_cast<size_t>(kImageRows) * kImageCols;

@@ -1,6 +1,8 @@
 #include "engine/layers.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 
@@ -150,14 +152,30 @@ Linear Linear::load(Weights& weights, const std::string& prefix, int in, int out
   return l;
 }
 
-void Linear::forward(const KernelTable& k, const float* x, int rows, float* y) const {
+void Linear::forward(const KernelTable& k, const float* x, int rows, float* y, int threads) const {
+  // Outputs in slices of at least kSliceOutputs, a few per thread so that they even out.
+  constexpr int kSliceOutputs = 256;
+  const int slices = threads > 1 ? std::min(4 * threads, out / kSliceOutputs) : 1;
+  const auto run = [&] {
+    if (slices <= 1) return k.linear(x, rows, in, weight.data, bias, out, y);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int s = 0; s < slices; ++s) {
+      const int o0 = static_cast<int>(static_cast<int64_t>(out) * s / slices);
+      const int n = static_cast<int>(static_cast<int64_t>(out) * (s + 1) / slices) - o0;
+      std::vector<float> part(static_cast<size_t>(rows) * n);
+      k.linear(x, rows, in, weight.data + static_cast<size_t>(o0) * in, bias != nullptr ? bias + o0 : nullptr, n,
+               part.data());
+      for (int r = 0; r < rows; ++r)
+        std::copy_n(part.data() + static_cast<size_t>(r) * n, n, y + static_cast<size_t>(r) * out + o0);
+    }
+  };
   profiled(
       [&] {
         char buf[64];
         std::snprintf(buf, sizeof buf, "linear %dx%d->%d", rows, in, out);
         return std::string(buf);
       },
-      2.0 * rows * macs(), [&] { k.linear(x, rows, in, weight.data, bias, out, y); });
+      2.0 * rows * macs(), run);
 }
 
 BatchNorm BatchNorm::load(Weights& weights, const std::string& prefix, int channels,

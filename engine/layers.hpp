@@ -118,7 +118,9 @@ struct Linear {
   int in = 0, out = 0;
 
   static Linear load(Weights& weights, const std::string& prefix, int in, int out);
-  void forward(const KernelTable& k, const float* x, int rows, float* y) const;
+  /// y (rows, out) = x (rows, in) W^T + b; with threads > 1, a wide layer's outputs are
+  /// shared among that many OpenMP threads.
+  void forward(const KernelTable& k, const float* x, int rows, float* y, int threads = 1) const;
   double macs() const { return static_cast<double>(in) * out; }
 };
 

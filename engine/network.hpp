@@ -28,8 +28,9 @@ class Network {
   virtual double macs_per_sensor() const = 0;
   virtual std::string variant() const { return ""; }
 
-  /// z: 40 x dim_z, rdof: 40 x dim_rdof (null if 0) -> cond: 40 x cond_dim.
-  virtual void condition(const float* z, const float* rdof, float* cond) const = 0;
+  /// z: 40 x dim_z, rdof: 40 x dim_rdof (null if 0) -> cond: 40 x cond_dim, on up to
+  /// `threads` OpenMP threads.
+  virtual void condition(const float* z, const float* rdof, float* cond, int threads) const = 0;
   /// One sensor's pre-tanh image (256 x 768) from its conditioning vector.
   virtual void synthesize(int sensor, const float* cond, Workspace& ws,
                           float* logits) const = 0;
@@ -42,7 +43,7 @@ class UnconditionalNetwork : public Network {
   int dim_z() const override { return dim_z_; }
   int cond_dim() const override { return dim_z_; }
   double macs_per_sensor() const override { return macs_; }
-  void condition(const float* z, const float*, float* cond) const override {
+  void condition(const float* z, const float*, float* cond, int) const override {
     std::copy(z, z + static_cast<size_t>(kSensors) * dim_z_, cond);
   }
 
