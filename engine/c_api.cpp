@@ -145,6 +145,30 @@ pxdgen_status pxdgen_generator_event(pxdgen_generator* generator, uint64_t seed,
   });
 }
 
+pxdgen_status pxdgen_generator_events(pxdgen_generator* generator, uint64_t seed, uint64_t first, int count,
+                                      const pxdgen_digit** digits, size_t* offsets) {
+  if (generator == nullptr) return null_argument(__func__, "generator");
+  if (digits == nullptr) return null_argument(__func__, "digits");
+  if (offsets == nullptr) return null_argument(__func__, "offsets");
+  if (count < 1) return fail(PXDGEN_ERROR_ARGUMENT, std::string(__func__) + ": count must be at least 1, got " +
+                                                        std::to_string(count));
+  *digits = nullptr;
+  return guarded(__func__, [&] {
+    const std::vector<std::vector<pxdgen::Digit>> events = generator->generator.events(seed, first, count);
+    generator->digits.clear();
+    offsets[0] = 0;
+    for (int e = 0; e < count; ++e) {
+      generator->digits.insert(generator->digits.end(), events[e].begin(), events[e].end());
+      offsets[e + 1] = generator->digits.size();
+    }
+    *digits = as_c_digits(generator->digits);
+  });
+}
+
+int pxdgen_generator_events_per_batch(const pxdgen_generator* generator) {
+  return generator != nullptr ? generator->generator.events_per_batch() : 1;
+}
+
 pxdgen_status pxdgen_generator_draw_latents(const pxdgen_generator* generator, uint64_t seed, uint64_t event,
                                             float* z, float* rdof) {
   if (generator == nullptr) return null_argument(__func__, "generator");

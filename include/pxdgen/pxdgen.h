@@ -91,6 +91,18 @@ void pxdgen_generator_free(pxdgen_generator* generator);
 pxdgen_status pxdgen_generator_event(pxdgen_generator* generator, uint64_t seed, uint64_t event,
                                      const pxdgen_digit** digits, size_t* count);
 
+/* Digits of events first .. first + count - 1 (count >= 1), each what
+ * pxdgen_generator_event gives it, generated together so that the threads share out all
+ * their sensors (see pxdgen::Generator::events). *digits points to them all, event after
+ * event: event e's are (*digits)[offsets[e]] .. (*digits)[offsets[e + 1] - 1], offsets being
+ * the caller's array of count + 1 entries. Valid until the generator's next call or its free. */
+pxdgen_status pxdgen_generator_events(pxdgen_generator* generator, uint64_t seed, uint64_t first, int count,
+                                      const pxdgen_digit** digits, size_t* offsets);
+
+/* The fewest events whose sensors the generator's threads share out in whole rounds, at
+ * most 4: the count to give pxdgen_generator_events. */
+int pxdgen_generator_events_per_batch(const pxdgen_generator* generator);
+
 /* The latents pxdgen_generator_event uses: z holds 40 x dim_z floats, rdof 40 x dim_rdof
  * (may be null when dim_rdof is 0). */
 pxdgen_status pxdgen_generator_draw_latents(const pxdgen_generator* generator, uint64_t seed, uint64_t event,

@@ -71,6 +71,33 @@ TEST_CASE("C API: the digits of an event equal the C++ API's") {
   pxdgen_generator_free(generator);
 }
 
+TEST_CASE("C API: events in a batch are the C++ API's events") {
+  pxdgen_model* model = nullptr;
+  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
+  pxdgen_generator_options options;
+  pxdgen_generator_options_init(&options);
+  options.threads = 3;
+  pxdgen_generator* generator = nullptr;
+  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  pxdgen_model_free(model);
+  CHECK(pxdgen_generator_events_per_batch(generator) == 3);
+  CHECK(pxdgen_generator_events_per_batch(nullptr) == 1);
+  const pxdgen_digit* digits = nullptr;
+  size_t offsets[4] = {};
+  REQUIRE(pxdgen_generator_events(generator, 3, 5, 3, &digits, offsets) == PXDGEN_OK);
+  pxdgen::Generator cpp(pxdgen::Model::load(small_model_path()));
+  for (int e = 0; e < 3; ++e) {
+    CAPTURE(e);
+    const std::vector<pxdgen::Digit> expected = cpp.event(3, 5 + e);
+    REQUIRE(offsets[e + 1] - offsets[e] == expected.size());
+    CHECK(std::memcmp(digits + offsets[e], expected.data(), expected.size() * sizeof(pxdgen_digit)) == 0);
+  }
+  CHECK(pxdgen_generator_events(generator, 3, 5, 0, &digits, offsets) == PXDGEN_ERROR_ARGUMENT);
+  CHECK(std::string(pxdgen_last_error()).find("count") != std::string::npos);
+  CHECK(pxdgen_generator_events(generator, 3, 5, 1, &digits, nullptr) == PXDGEN_ERROR_ARGUMENT);
+  pxdgen_generator_free(generator);
+}
+
 TEST_CASE("C API: failures come back as status codes with a message") {
   pxdgen_model* model = reinterpret_cast<pxdgen_model*>(1);
   CHECK(pxdgen_model_load("/nonexistent/model.pxdg", &model) == PXDGEN_ERROR_INPUT);

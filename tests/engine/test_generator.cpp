@@ -117,3 +117,45 @@ TEST_CASE("generator options and inputs are checked") {
   std::vector<Digit> digits;
   CHECK_THROWS_WITH_AS(g.generate(z.data(), nullptr, &digits, nullptr), doctest::Contains("NaN"), Error);
 }
+
+TEST_CASE("events in a batch are the events one at a time") {
+  // Three threads do not divide the 40 sensors: three events at a time make whole rounds.
+  Generator one(small_model(), {Backend::fast, 1, {}, {}});
+  Generator three(small_model(), {Backend::fast, 3, {}, {}});
+  CHECK(one.events_per_batch() == 1);
+  CHECK(three.events_per_batch() == 3);
+  const auto batch = three.events(7, 10, 3);
+  REQUIRE(batch.size() == 3);
+  for (int e = 0; e < 3; ++e) {
+    CAPTURE(e);
+    CHECK(batch[e].size() > 0);
+    CHECK(batch[e] == one.event(7, 10 + e));
+  }
+  CHECK(batch[0] != batch[1]);
+  // A batch of one, and caller-given latents in a batch.
+  CHECK(three.events(7, 11, 1)[0] == batch[1]);
+  const int nz = kSensors * small_model().info().dim_z;
+  std::vector<float> z(2 * nz);
+  three.draw_latents(7, 12, z.data(), nullptr);
+  three.draw_latents(7, 10, z.data() + nz, nullptr);
+  std::vector<std::vector<Digit>> given;
+  three.generate_batch(2, z.data(), nullptr, &given);
+  REQUIRE(given.size() == 2);
+  CHECK(given[0] == batch[2]);
+  CHECK(given[1] == batch[0]);
+  CHECK_THROWS_AS(three.events(7, 0, 0), Error);
+  z[nz + 5] = NAN;  // the second event's latents
+  CHECK_THROWS_WITH_AS(three.generate_batch(2, z.data(), nullptr, &given), doctest::Contains("NaN"), Error);
+}
+
+TEST_CASE("a batch makes whole rounds of the threads, up to 4 events") {
+  const auto batch_of = [](int threads, std::vector<int> sensors) {
+    return Generator(small_model(), {Backend::reference, threads, {}, sensors}).events_per_batch();
+  };
+  CHECK(batch_of(2, {}) == 1);
+  CHECK(batch_of(8, {}) == 1);
+  CHECK(batch_of(16, {}) == 2);  // 80 sensors: 5 rounds
+  CHECK(batch_of(12, {}) == 3);
+  CHECK(batch_of(7, {}) == 4);   // none makes whole rounds
+  CHECK(batch_of(2, {0, 5, 9}) == 2);
+}

@@ -18,11 +18,11 @@ fail() {
   exit 1
 }
 
-# run_and_signal SIGNAL EVENTS_BEFORE_SIGNAL OUTPUT: starts a long run, sends SIGNAL once
-# EVENTS_BEFORE_SIGNAL events are done, and sets `status` to the run's exit status.
+# run_and_signal SIGNAL EVENTS_BEFORE_SIGNAL OUTPUT THREADS: starts a long run, sends SIGNAL
+# once EVENTS_BEFORE_SIGNAL events are done, and sets `status` to the run's exit status.
 run_and_signal() {
-  local signal=$1 after=$2 output=$3 log=$work/$(basename "$3").log
-  "$pxdgen" generate -m "$model" -n 100000 --seed "$seed" --threads 2 --verbose -o "$output" 2>"$log" &
+  local signal=$1 after=$2 output=$3 threads=$4 log=$work/$(basename "$3").log
+  "$pxdgen" generate -m "$model" -n 100000 --seed "$seed" --threads "$threads" --verbose -o "$output" 2>"$log" &
   local pid=$! waited=0
   until [ "$(grep -c '^event ' "$log" || true)" -ge "$after" ]; do
     sleep 0.05
@@ -37,10 +37,13 @@ run_and_signal() {
 
 "$pxdgen" generate -m "$model" -n "$total" --seed "$seed" --threads 2 -q -o "$work/whole.h5"
 
+# SIGTERM with 3 threads, which run the events in batches of 3.
 for signal in INT TERM; do
   expected=$((128 + $(kill -l "$signal")))
   part=$work/part_$signal.h5 rest=$work/rest_$signal.h5
-  run_and_signal "$signal" 3 "$part"
+  threads=2
+  [ "$signal" = TERM ] && threads=3
+  run_and_signal "$signal" 3 "$part" "$threads"
   [ "$status" -eq "$expected" ] || fail "SIG$signal: exit $status, expected $expected"
   [ -e "$part.partial" ] && fail "SIG$signal: $part.partial was left behind"
   [ -f "$part" ] || fail "SIG$signal: no $part after 3 completed events"
@@ -86,7 +89,7 @@ PY
 done
 
 # A CSV cannot say it is incomplete: an interrupted run leaves neither it nor its temporary.
-run_and_signal INT 1 "$work/part.csv"
+run_and_signal INT 1 "$work/part.csv" 2
 [ "$status" -eq 130 ] || fail "CSV run: exit $status, expected 130"
 [ -e "$work/part.csv" ] && fail "an interrupted CSV output was left"
 [ -e "$work/part.csv.partial" ] && fail "an interrupted CSV temporary was left"

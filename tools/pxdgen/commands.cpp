@@ -82,15 +82,16 @@ The output kind follows the extension of -o:
   .csv          digits as text: event,sensor,layer,ladder,sensor_number,ucell,vcell,charge
   .npy          the uncropped tanh images, float32 (E, 40, 256, 768)
 Files are written under a temporary name and renamed when complete. SIGINT or SIGTERM
-stops after the current event: an .h5 file keeps every completed event (attribute
-complete=0, events_completed=N); other outputs are removed.
+stops after the current event (or batch, see --threads): an .h5 file keeps every completed
+event (attribute complete=0, events_completed=N); other outputs are removed.
 
 options:
   -m, --model PATH        model file (default: the built-in model)
   -n, --events N          number of events (default 1)
   --seed S                run seed (default 0)
   --first-event K         number of the first event (default 0)
-  --threads T             threads across the sensors of an event (default 1)
+  --threads T             threads across the sensors (default 1); where T does not divide
+                          them, a few events at a time share them out
   -o, --output PATH       output file (.h5, .csv or .npy)
   --dense-out PATH        also write the tanh images (.npy)
   --latents PATH          z for each event instead of drawing them
@@ -117,12 +118,15 @@ first) with the 40 sensors laid out as in the detector. Needs python3-matplotlib
 )"},
     {"bench", R"(usage: pxdgen bench [-m MODEL.pxdg] [-n N] [--threads T] [--backend fast|reference] [--layers] [--json]
 
-Loads the model, generates one warm-up event, then N events (default 3), and prints the
+Loads the model, generates a warm-up batch, then N events (default 3), and prints the
 load time, seconds per event (median, min, max), GFLOP/s at the median, digits per event
 and the peak resident memory of the process. --json prints the same as one JSON object.
 --layers also times every layer call of the N events and lists the layers by time: calls,
 milliseconds per event (summed over threads), share of the layers' time and GFLOP/s. The
 timing itself costs little, but the events are then slightly slower than without it.
+With --threads T, events run in the batches that generate runs them in (a few at a time
+where T does not divide the sensors), and a batch's time counts equally for each of its
+events.
 )"},
 };
 
@@ -506,30 +510,44 @@ int cmd_generate(const Args& args) {
     need_images |= sink->wants_images();
   }
 
-  std::vector<Digit> digits;
+  // Several events at a time where the threads do not divide the sensors (Generator::
+  // events_per_batch); one where the dense images are written, which would take 30 MB each.
+  const int batch = need_images ? 1 : generator.events_per_batch();
+  std::vector<std::vector<Digit>> digits(batch);
   std::vector<float> images(need_images ? generator.sensors().size() * kImageRows * kImageCols : 0);
-  std::vector<float> z_event(static_cast<size_t>(kSensors) * dim_z), r_event(static_cast<size_t>(kSensors) * dim_r);
+  const size_t z_floats = static_cast<size_t>(kSensors) * dim_z, r_floats = static_cast<size_t>(kSensors) * dim_r;
+  std::vector<float> z_batch(batch * z_floats), r_batch(batch * r_floats);
   const bool quiet = args.has("--quiet");
   Progress progress(events, !quiet && isatty(fileno(stderr)) && events > 1);
   StopSignals signals;
   uint64_t done = 0, total_digits = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (; done < events && !signals.stopped(); ++done) {
+  while (done < events && !signals.stopped()) {
+    const int n = static_cast<int>(std::min<uint64_t>(batch, events - done));
     const uint64_t number = from_latents ? done : first + done;
-    if (from_latents) {
-      std::copy_n(z.values.begin() + static_cast<std::ptrdiff_t>(done * z_event.size()), z_event.size(), z_event.begin());
-      if (dim_r > 0)
-        std::copy_n(r.values.begin() + static_cast<std::ptrdiff_t>(done * r_event.size()), r_event.size(), r_event.begin());
-    } else {
-      generator.draw_latents(seed, number, z_event.data(), r_event.data());
+    for (int e = 0; e < n; ++e) {
+      float* z_event = z_batch.data() + e * z_floats;
+      float* r_event = r_batch.data() + e * r_floats;
+      if (from_latents) {
+        std::copy_n(z.values.begin() + static_cast<std::ptrdiff_t>((done + e) * z_floats), z_floats, z_event);
+        if (dim_r > 0) std::copy_n(r.values.begin() + static_cast<std::ptrdiff_t>((done + e) * r_floats), r_floats, r_event);
+      } else {
+        generator.draw_latents(seed, number + e, z_event, r_event);
+      }
     }
-    generator.generate(z_event.data(), dim_r > 0 ? r_event.data() : nullptr, need_digits ? &digits : nullptr,
-                       need_images ? images.data() : nullptr);
-    for (auto& sink : sinks) sink->append(number, digits, images.data());
-    total_digits += digits.size();
-    if (args.has("--verbose"))
-      std::fprintf(stderr, "event %" PRIu64 ": %zu digits\n", number, digits.size());
-    progress.update(done + 1);
+    const float* r_first = dim_r > 0 ? r_batch.data() : nullptr;
+    if (need_images)
+      generator.generate(z_batch.data(), r_first, need_digits ? &digits[0] : nullptr, images.data());
+    else
+      generator.generate_batch(n, z_batch.data(), r_first, &digits);
+    for (int e = 0; e < n; ++e) {
+      for (auto& sink : sinks) sink->append(number + e, digits[e], images.data());
+      total_digits += digits[e].size();
+      if (args.has("--verbose"))
+        std::fprintf(stderr, "event %" PRIu64 ": %zu digits\n", number + e, digits[e].size());
+      progress.update(done + e + 1);
+    }
+    done += n;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool interrupted = done < events;
@@ -614,15 +632,20 @@ int cmd_bench(const Args& args) {
   const Model model = load_model(args);
   Generator generator(model, generator_options(args, model));
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  generator.event(0, 1000000);  // warm-up: workspaces reach their size
+  // Events in the batches generate runs them in (Generator::events_per_batch); a batch's
+  // time is shared equally among its events.
+  const int batch = generator.events_per_batch();
+  generator.events(0, 1000000, batch);  // warm-up: workspaces reach their size
   const bool layers = args.has("--layers");
   if (layers) set_layer_profiling(true);
   std::vector<double> times;
   size_t digits = 0;
-  for (int e = 0; e < events; ++e) {
+  for (int e = 0; e < events; e += batch) {
+    const int n = std::min(batch, events - e);
     const auto start = std::chrono::steady_clock::now();
-    digits += generator.event(0, static_cast<uint64_t>(e)).size();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    for (const std::vector<Digit>& d : generator.events(0, static_cast<uint64_t>(e), n)) digits += d.size();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    times.insert(times.end(), n, seconds / n);
   }
   std::vector<LayerTime> profile;
   if (layers) {
