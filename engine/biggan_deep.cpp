@@ -175,6 +175,16 @@ struct RowWindow {
   int channels = 0, width = 0, capacity = 0;
   int first = 0, last = 0;
 
+  /// A window in workspace slot `slot`, from row 0.
+  static RowWindow in(Workspace& ws, size_t slot, int channels, int width, int capacity) {
+    RowWindow w;
+    w.channels = channels;
+    w.width = width;
+    w.capacity = capacity;
+    w.data = ws.get(slot, w.channel_stride() * channels);
+    return w;
+  }
+
   size_t channel_stride() const { return static_cast<size_t>(capacity) * width; }
   /// Where row r of channel 0 is (for r in [first, first + capacity]).
   float* row(int r) const { return data + static_cast<ptrdiff_t>(r - first) * width; }
@@ -210,6 +220,7 @@ class BlockInBands {
   /// Rows a band of every convolution but the first and last is a multiple of: the 4 output
   /// rows of an F(4x4, 3x3) tile and of an upsampled F(2x2, 2x2) one.
   static constexpr int kRowStep = 4;
+  static int round_up(int rows) { return (rows + kRowStep - 1) / kRowStep * kRowStep; }
 
   /// Workspace slots 6 to 8 hold the windows. `band_rows` (a multiple of kRowStep) is the
   /// most rows one call of make() may ask for.
@@ -218,8 +229,8 @@ class BlockInBands {
       : g_(g), k_(k), input_(input), x_(x), height_(height), width_(width), f_(g.upsample ? 2 : 1) {
     const int ow = f_ * width;
     // conv3 reads one row above and up to kRowStep below a band; conv2 one small row a side.
-    t2_ = window(ws, 7, ow, band_rows + 1 + kRowStep);
-    t1_ = window(ws, 6, width, (band_rows + 2 * kRowStep) / f_ + 2);
+    t2_ = RowWindow::in(ws, 7, g.hidden, ow, band_rows + 1 + kRowStep);
+    t1_ = RowWindow::in(ws, 6, g.hidden, width, (band_rows + 2 * kRowStep) / f_ + 2);
     t3_ = ws.get(8, static_cast<size_t>(g.hidden) * band_rows * ow);
     band_rows_ = band_rows;
   }
@@ -254,17 +265,6 @@ class BlockInBands {
   }
 
  private:
-  static int round_up(int rows) { return (rows + kRowStep - 1) / kRowStep * kRowStep; }
-
-  RowWindow window(Workspace& ws, size_t slot, int width, int capacity) const {
-    RowWindow w;
-    w.channels = g_.hidden;
-    w.width = width;
-    w.capacity = capacity;
-    w.data = ws.get(slot, w.channel_stride() * w.channels);
-    return w;
-  }
-
   /// conv2's output up to row `last` (even where upsampling).
   void conv2_rows(int last) {
     const int first = t2_.last;
@@ -579,16 +579,12 @@ class BigGanDeep final : public Network {
     // The first band of the block is a step taller than the others.
     BlockInBands block(g, kernels_, input, x, height, width, band_rows_ + kStep, ws);
     const int oh = block.out_height(), ow = block.out_width();
-    RowWindow out;
-    out.channels = g.out;
-    out.width = ow;
-    out.capacity = band_rows_ + 1 + kStep;
-    out.data = ws.get(9, out.channel_stride() * out.channels);
+    RowWindow out = RowWindow::in(ws, 9, g.out, ow, band_rows_ + 1 + kStep);
     for (int r0 = 0; r0 < oh; r0 += band_rows_) {
       const int r1 = std::min(oh, r0 + band_rows_);
       out.drop_above(std::max(0, r0 - 1));
       // The block runs ahead by the row below the band, in whole steps.
-      const int ahead = std::min(oh, (r1 + kStep) / kStep * kStep);
+      const int ahead = std::min(oh, BlockInBands::round_up(r1 + 1));
       out.reserve(ahead);
       block.make(ahead, out.row(block.made()), out.channel_stride());
       out.last = ahead;

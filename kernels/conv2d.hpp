@@ -77,17 +77,20 @@ inline size_t in_channel_stride(const Conv2dArgs& a) {
 /// Whether input row iy (of the small input where upsampled) is zero padding rather than data.
 inline bool row_is_padding(const Conv2dArgs& a, int iy) { return iy < -a.halo_above || iy >= a.height + a.halo_below; }
 
+/// Floats of one output plane, OH x OW.
+inline size_t out_plane_floats(const Conv2dArgs& a) {
+  return static_cast<size_t>(a.height) * a.width * (a.upsample2x ? 4 : 1);
+}
+
 /// Floats between the planes of `out`.
 inline size_t out_channel_stride(const Conv2dArgs& a) {
-  if (a.out_channel_stride != 0) return a.out_channel_stride;
-  return static_cast<size_t>(a.height) * a.width * (a.upsample2x ? 4 : 1);
+  return a.out_channel_stride != 0 ? a.out_channel_stride : out_plane_floats(a);
 }
 
 /// Floats between the planes of `residual`.
 inline size_t residual_channel_stride(const Conv2dArgs& a) {
   if (a.residual_channel_stride != 0) return a.residual_channel_stride;
-  const size_t out_plane = static_cast<size_t>(a.height) * a.width * (a.upsample2x ? 4 : 1);
-  return a.residual_upsample2x ? out_plane / 4 : out_plane;
+  return a.residual_upsample2x ? out_plane_floats(a) / 4 : out_plane_floats(a);
 }
 
 /// Plain loops: the oracle.

@@ -27,6 +27,16 @@ const std::string& small_model_path() {
   }();
   return path;
 }
+
+/// A generator of the small model with `options` (the model freed: the generator keeps it).
+pxdgen_generator* small_generator(const pxdgen_generator_options& options) {
+  pxdgen_model* model = nullptr;
+  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
+  pxdgen_generator* generator = nullptr;
+  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  pxdgen_model_free(model);
+  return generator;
+}
 }  // namespace
 
 TEST_CASE("C API: the digits of an event equal the C++ API's") {
@@ -72,14 +82,10 @@ TEST_CASE("C API: the digits of an event equal the C++ API's") {
 }
 
 TEST_CASE("C API: events in a batch are the C++ API's events") {
-  pxdgen_model* model = nullptr;
-  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
   pxdgen_generator_options options;
   pxdgen_generator_options_init(&options);
   options.threads = 3;
-  pxdgen_generator* generator = nullptr;
-  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
-  pxdgen_model_free(model);
+  pxdgen_generator* generator = small_generator(options);
   CHECK(pxdgen_generator_events_per_batch(generator) == 3);
   CHECK(pxdgen_generator_events_per_batch(nullptr) == 1);
   const pxdgen_digit* digits = nullptr;
@@ -143,13 +149,10 @@ TEST_CASE("C API: failures come back as status codes with a message") {
 }
 
 TEST_CASE("C API: the layer profile is the C++ API's, entry by entry") {
-  pxdgen_model* model = nullptr;
-  REQUIRE(pxdgen_model_load(small_model_path().c_str(), &model) == PXDGEN_OK);
   pxdgen_generator_options options;
   pxdgen_generator_options_init(&options);
   options.backend = PXDGEN_BACKEND_REFERENCE;
-  pxdgen_generator* generator = nullptr;
-  REQUIRE(pxdgen_generator_create(model, &options, &generator) == PXDGEN_OK);
+  pxdgen_generator* generator = small_generator(options);
   const pxdgen_digit* digits = nullptr;
   size_t count = 0;
 
@@ -181,5 +184,4 @@ TEST_CASE("C API: the layer profile is the C++ API's, entry by entry") {
   CHECK(std::string(pxdgen_last_error()).find("layers is null") != std::string::npos);
   CHECK(pxdgen_layer_profile(&layers, nullptr) == PXDGEN_ERROR_ARGUMENT);
   pxdgen_generator_free(generator);
-  pxdgen_model_free(model);
 }
