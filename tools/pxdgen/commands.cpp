@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <csignal>
@@ -259,12 +260,32 @@ class AtomicTextFile {
   FILE* file_ = nullptr;
 };
 
+/// One line per digit. Formatted by hand into a buffer written in large pieces: fprintf took
+/// 0.1 to 0.3 s for the 0.9 million digits of a 20 %-occupancy event, a tenth of the event.
 void write_csv_digits(FILE* f, uint64_t event, const std::vector<Digit>& digits) {
+  constexpr size_t kLineMax = 8 * 21;  // 8 fields of at most 20 digits and a separator
+  std::vector<char> buffer(64 * 1024 + kLineMax);
+  char* end = buffer.data();
+  const auto field = [&end](auto value, char separator) {
+    end = std::to_chars(end, end + 20, value).ptr;
+    *end++ = separator;
+  };
   for (const Digit& d : digits) {
     const SensorId id = sensor_id(d.sensor);
-    std::fprintf(f, "%" PRIu64 ",%d,%d,%d,%d,%d,%d,%d\n", event, d.sensor, id.layer, id.ladder, id.sensor,
-                 d.ucell, d.vcell, d.charge);
+    field(event, ',');
+    field(d.sensor, ',');
+    field(id.layer, ',');
+    field(id.ladder, ',');
+    field(id.sensor, ',');
+    field(d.ucell, ',');
+    field(d.vcell, ',');
+    field(d.charge, '\n');
+    if (static_cast<size_t>(end - buffer.data()) > buffer.size() - kLineMax) {
+      std::fwrite(buffer.data(), 1, end - buffer.data(), f);
+      end = buffer.data();
+    }
   }
+  std::fwrite(buffer.data(), 1, end - buffer.data(), f);
 }
 
 int cmd_convert(const Args& args) {
