@@ -7,15 +7,26 @@ namespace {
 
 constexpr int kBottomH = 8, kBottomW = 24;
 
-/// fc -> (512, 8, 24) -> five [conv 5x5, BN, ReLU, up2] -> conv 5x5 -> 1.
-class WganConvNet final : public UnconditionalNetwork {
- public:
-  WganConvNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
+/// What both generators start with: z -> fc -> a (C, 8, 24) feature map.
+class WganNetwork : public UnconditionalNetwork {
+ protected:
+  WganNetwork(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
     dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth, 96);
     fc_ = Linear::load(w, "fc", dim_z_, -1);
     if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
-    int channels = fc_.out / (kBottomH * kBottomW);
     macs_ = fc_.macs();
+  }
+  int bottom_channels() const { return fc_.out / (kBottomH * kBottomW); }
+
+  const KernelTable& kernels_;
+  Linear fc_;
+};
+
+/// fc -> (512, 8, 24) -> five [conv 5x5, BN, ReLU, up2] -> conv 5x5 -> 1.
+class WganConvNet final : public WganNetwork {
+ public:
+  WganConvNet(Weights& w, const nlohmann::json& hp, Backend backend) : WganNetwork(w, hp, backend) {
+    int channels = bottom_channels();
     int h = kBottomH, wd = kBottomW;
     for (int i = 0; i < 5; ++i) {
       convs_.push_back(Conv2d::load(w, "features." + std::to_string(4 * i), channels, -1, 5, 1, 2));
@@ -59,26 +70,20 @@ class WganConvNet final : public UnconditionalNetwork {
   }
 
  private:
-  const KernelTable& kernels_;
-  Linear fc_;
   std::vector<Conv2d> convs_;
   std::vector<BatchNorm> bns_;
 };
 
 /// fc -> (256, 8, 24) -> five upsampling residual blocks -> BN, ReLU, conv 3x3 -> 1.
-class WganResNet final : public UnconditionalNetwork {
+class WganResNet final : public WganNetwork {
   struct Block {
     BatchNorm norm1, norm2;
     Conv2d conv1, conv2, skip;
   };
 
  public:
-  WganResNet(Weights& w, const nlohmann::json& hp, Backend backend) : kernels_(kernel_table(backend)) {
-    dim_z_ = header_int(hp, "dim_z", 1, kMaxHeaderWidth, 96);
-    fc_ = Linear::load(w, "fc", dim_z_, -1);
-    if (fc_.out % (kBottomH * kBottomW) != 0) throw Error("tensor 'fc.weight' does not reshape to (C, 8, 24)");
-    int channels = fc_.out / (kBottomH * kBottomW);
-    macs_ = fc_.macs();
+  WganResNet(Weights& w, const nlohmann::json& hp, Backend backend) : WganNetwork(w, hp, backend) {
+    int channels = bottom_channels();
     int h = kBottomH, wd = kBottomW;
     for (int k = 0; k < 5; ++k) {
       const std::string p = "blocks." + std::to_string(k) + ".";
@@ -133,8 +138,6 @@ class WganResNet final : public UnconditionalNetwork {
   }
 
  private:
-  const KernelTable& kernels_;
-  Linear fc_;
   std::vector<Block> blocks_;
   BatchNorm norm_;
   Conv2d conv_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pxdgen/error.hpp"
+#include "tests/weights_converter/read_file.hpp"
 #include "weights_converter/pickle.hpp"
 #include "weights_converter/zip_archive.hpp"
 
@@ -43,16 +44,7 @@ std::string error_of(const std::string& body, const PickleLimits& limits = {}) {
   return "";
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::vector<uint8_t> data;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return data;
-  uint8_t buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + n);
-  std::fclose(f);
-  return data;
-}
+using pxdgen::test::read_file;
 
 std::vector<uint8_t> checkpoint_pickle(const std::string& stem) {
   const std::vector<uint8_t> file = read_file(PXDGEN_SOURCE_DIR "/tests/data/checkpoints/" + stem + ".pt");

@@ -11,6 +11,7 @@
 
 #include "engine/support/checksum.hpp"
 #include "pxdgen/error.hpp"
+#include "tests/weights_converter/read_file.hpp"
 #include "weights_converter/torch_checkpoint.hpp"
 
 using pxdgen::converter::read_torch_checkpoint;
@@ -21,16 +22,7 @@ namespace {
 
 const std::string kDataDir = PXDGEN_SOURCE_DIR "/tests/data/checkpoints/";
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::vector<uint8_t> data;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return data;
-  uint8_t buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + n);
-  std::fclose(f);
-  return data;
-}
+using pxdgen::test::read_file;
 
 bool same_float(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 

@@ -8,6 +8,7 @@
 
 #include "engine/support/checksum.hpp"
 #include "pxdgen/error.hpp"
+#include "tests/weights_converter/read_file.hpp"
 #include "weights_converter/zip_archive.hpp"
 
 using pxdgen::converter::ZipArchive;
@@ -132,16 +133,7 @@ std::string error_of(const std::string& zip, const std::string& entry = "", bool
   return "";
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::vector<uint8_t> data;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return data;
-  uint8_t buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + n);
-  std::fclose(f);
-  return data;
-}
+using pxdgen::test::read_file;
 
 /// Parsing and reading every entry must either succeed or throw pxdgen::Error.
 bool survives(const uint8_t* data, size_t size) {
