@@ -5,7 +5,8 @@ For each production family (IEA-GAN, WGAN ConvNet, WGAN ResNet) at full size: a 
 checkpoint made by the reference models of tests/reference (calibrated to a sparse
 output), converted with `pxdgen convert`; then E events of 40 sensors from the same
 latents, in PyTorch (float32, the production digitization included) and in
-`pxdgen generate --latents` (model load and HDF5 writing included). Both use T threads.
+`pxdgen generate --latents` (model load and writing the digits as CSV included; the median
+of R runs). Both use T threads.
 Prints a table and, with --json, writes the figures for BENCHMARKS.md.
 
     /usr/bin/python3 bench/compare_pytorch.py --pxdgen build/pxdgen --threads 1 --events 1
@@ -15,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import statistics
 import tempfile
 import time
 
@@ -63,16 +65,23 @@ def pytorch_events(model, family, z, transform):
     return time.perf_counter() - start, digits
 
 
-def pxdgen_events(pxdgen, folder, threads):
-    """Wall seconds of `pxdgen generate --latents` and its digit count."""
+def pxdgen_events(pxdgen, folder, threads, runs):
+    """Median wall seconds over `runs` runs of `pxdgen generate --latents`, and its digit count.
+    A run lasts a few seconds, where one burst of the machine's other load moves it by a tenth;
+    PyTorch's single run lasts tens of seconds and averages such bursts out."""
     out = os.path.join(folder, "digits.csv")
-    start = time.perf_counter()
-    subprocess.run([pxdgen, "generate", "-m", os.path.join(folder, "model.pxdg"), "--latents",
-                    os.path.join(folder, "z.npy"), "--threads", str(threads), "-q", "-o", out], check=True)
-    seconds = time.perf_counter() - start
-    with open(out) as f:
-        digits = sum(1 for _ in f) - 1
-    return seconds, digits
+    seconds = []
+    counts = set()
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([pxdgen, "generate", "-m", os.path.join(folder, "model.pxdg"), "--latents",
+                        os.path.join(folder, "z.npy"), "--threads", str(threads), "-q", "-o", out], check=True)
+        seconds.append(time.perf_counter() - start)
+        with open(out) as f:
+            counts.add(sum(1 for _ in f) - 1)
+    if len(counts) != 1:
+        raise SystemExit(f"pxdgen gave different digit counts on the same latents: {sorted(counts)}")
+    return statistics.median(seconds), counts.pop()
 
 
 def main():
@@ -80,6 +89,7 @@ def main():
     parser.add_argument("--pxdgen", default=os.path.join(HERE, "..", "build", "pxdgen"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--events", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3, help="pxdgen runs, of which the median is kept")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--ch", type=int, help="one width for every family instead of the production widths")
     parser.add_argument("--json", help="write the figures here")
@@ -95,7 +105,7 @@ def main():
             z = torch.randn(args.events, pm.N_SENSORS, model.dim_z, generator=torch.Generator().manual_seed(2))
             np.save(os.path.join(folder, "z.npy"), z.numpy().astype(np.float32))
             torch_seconds, torch_digits = pytorch_events(model, family, z, transform)
-            ours_seconds, ours_digits = pxdgen_events(args.pxdgen, folder, args.threads)
+            ours_seconds, ours_digits = pxdgen_events(args.pxdgen, folder, args.threads, args.runs)
             # Load time and peak memory of pxdgen alone, from the model file.
             bench = json.loads(subprocess.run(
                 [args.pxdgen, "bench", "-m", os.path.join(folder, "model.pxdg"), "-n", "1", "--threads",
@@ -111,9 +121,10 @@ def main():
         print(f"{family:18s} PyTorch {row['pytorch_seconds_per_event']:7.2f} s/event  "
               f"pxdgen {row['pxdgen_seconds_per_event']:6.2f} s/event  x{row['speedup']:.1f}  "
               f"digits {torch_digits} / {ours_digits}", flush=True)
-    meta = {"torch": torch.__version__, "threads": args.threads, "events": args.events,
-            "note": "pxdgen time includes model load and writing the digits; PyTorch time includes the "
-                    "production digitization; both from the same checkpoint and latents"}
+    meta = {"torch": torch.__version__, "threads": args.threads, "events": args.events, "pxdgen_runs": args.runs,
+            "note": "pxdgen time includes model load and writing the digits (median of "
+                    f"{args.runs} runs); PyTorch time includes the production digitization (one run); "
+                    "both from the same checkpoint and latents"}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
