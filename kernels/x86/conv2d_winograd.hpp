@@ -611,7 +611,10 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 ///  - plain 5x5, F(2x2, 5x5): 2.5x faster than direct on the WGAN ConvNet's 512 -> 512 at 8x24
 ///    (48 tiles) with the weights kept from load (26.4 ms against 67 ms, machine busy); per
 ///    call, the transform of 512 x 512 kernels costs about what it saves.
-/// Fewer than 16 input channels were not measured.
+/// Fewer than 16 input channels were not measured. On Zen 4 (AVX-512), 128 -> 128 at 4x12
+/// took 173 us by F(2x2, 3x3) with the weights kept from load, as long as direct (172 us):
+/// the GEMM's 12 tiles fill 3/4 of one vector, and its 8 x 1 register tiles wait on their
+/// broadcasts; at 8x24 the kept weights took 0.79x the time of the per-call transform.
 /// On AVX-512 (a Xeon, one core, with the 6 x 2 phase tiles) the direct upsampled 3x3 took 0.93x
 /// Winograd's time at 16 channels (128x384 input) and 1.17-1.35x at 32 to 128, so there the
 /// upsampled 3x3 takes Winograd from V::winograd_up2_min_channels on.
