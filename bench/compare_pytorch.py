@@ -14,9 +14,9 @@ Prints a table and, with --json, writes the figures for BENCHMARKS.md.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
-import statistics
 import tempfile
 import time
 
