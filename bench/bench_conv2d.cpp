@@ -133,9 +133,8 @@ struct Prepare {
   int (*transform)(const k::Conv2dArgs&, float*) = nullptr;
 };
 
-/// Ours runs each shape as its generator does: the WGAN generators keep their layers'
-/// Winograd weights from load (Conv2d::prepare), the BigGAN-deep family transforms them per
-/// call.
+/// Ours runs each shape as its generator does: with the Winograd weights its layer keeps from
+/// load (Conv2d::prepare; every generator keeps them for its 3x3 and 5x5 layers).
 template <class Fn>
 void run_fused(benchmark::State& state, const Shape& s, Fn fn, Prepare prepare = {}) {
   Data d(s);
@@ -156,7 +155,7 @@ void run_fused(benchmark::State& state, const Shape& s, Fn fn, Prepare prepare =
   a.residual_upsample2x = s.residual == Residual::upsampled;
   a.accumulate = s.residual == Residual::same_size;
   k::PreparedWeights kept;
-  if (prepare.floats != nullptr && std::string(s.model) == "wgan") {
+  if (prepare.floats != nullptr) {
     kept.data.resize(prepare.floats(a));
     kept.transform = prepare.transform(a, kept.data.data());
     a.prepared = kept.view();
@@ -234,7 +233,11 @@ std::vector<std::pair<const char*, k::x86::ConvAlgorithm>> forced_algorithms(con
   using A = k::x86::ConvAlgorithm;
   if (s.kernel == 1) return {};
   if (s.upsample) return {{"direct", A::direct}, {"winograd-up2", A::winograd_up2}};
-  if (s.kernel == 3) return {{"direct", A::direct}, {"winograd-f2x3", A::winograd_f2x3}, {"winograd-f4x3", A::winograd_f4x3}};
+  if (s.kernel == 3)
+    return {{"direct", A::direct},
+            {"winograd-f2x3", A::winograd_f2x3},
+            {"winograd-f4x3", A::winograd_f4x3},
+            {"winograd-f2x3-by-oc", A::winograd_f2x3_by_oc}};
   if (s.kernel == 5) return {{"direct", A::direct}, {"winograd-f2x5", A::winograd_f2x5}};
   return {};
 }

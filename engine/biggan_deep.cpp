@@ -439,13 +439,14 @@ class BigGanDeep final : public Network {
         if (attend)
           g.attention = NonLocalAttention::load(w, "blocks." + std::to_string(k) + ".1", g.out);
         macs_ += g.macs(height, width);
-        // Banded blocks call conv2 and conv3 once a band: their Winograd weights are
-        // transformed here, once, rather than on every call.
-        if (in_bands(g, height)) {
-          const int f = g.upsample ? 2 : 1;
-          g.conv2.prepare(kernels_, band_rows_ / f, width, g.upsample);
-          g.conv3.prepare(kernels_, band_rows_, f * width, false);
-        }
+        // The Winograd weights of conv2 and conv3 are transformed here, once, for the rows
+        // they run on (a band, or the whole tensor), rather than on every call. (10 MB of
+        // weights for the production model; the 128-channel layers of the 4x12 block need them
+        // kept: transformed per call, their 128 x 128 kernels cost as much as the GEMM.)
+        const int f = g.upsample ? 2 : 1;
+        const int rows = in_bands(g, height) ? band_rows_ : f * height;
+        g.conv2.prepare(kernels_, rows / f, width, g.upsample);
+        g.conv3.prepare(kernels_, rows, f * width, false);
         if (g.upsample) {
           height *= 2;
           width *= 2;

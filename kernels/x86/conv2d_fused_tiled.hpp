@@ -11,7 +11,9 @@
 ///   up_oc x up_vecs         the upsampling tile (two column phases per vector);
 ///   pointwise_oc x pointwise_vecs   the 1x1 tile;
 ///   gemm_oc x gemm_vecs     the Winograd GEMM's tile (conv2d_winograd.hpp): rows x vectors
-///                           of tiles of one transform point.
+///                           of tiles of one transform point;
+///   by_oc_tiles x by_oc_vecs   the same GEMM on planes of few tiles: tiles x vectors of
+///                           output channels.
 ///
 /// A tile keeps its accumulators in registers over every (channel, ky, kx): per tap it loads
 /// the input vectors once and broadcasts one weight per output channel. KxK and 1x1 tiles read
@@ -32,7 +34,7 @@
 ///  - KxK to one or two output channels: a 1x1 to the K x K taps of each input row, then
 ///    shifted sums of the tap rows.
 ///  - 3x3, and 5x5 on an upsampled input, on the shapes where it pays: Winograd
-///    (conv2d_winograd.hpp).
+///    (conv2d_winograd.hpp); on planes of few tiles, its GEMM vectorized over output channels.
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
 /// split into chunks whose partial sums accumulate in the output.
 ///
@@ -961,7 +963,7 @@ void conv_kxk_direct(const Conv2dArgs& a) {
 }
 
 // Defined in conv2d_winograd.hpp, included at the end of this file.
-enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3, f2x5 };
+enum class WinogradTile { none, f2x3, f4x3, up2_3x3_f2x2, up2_5x5_f2x3, f2x5, f2x3_by_oc };
 template <class V>
 WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
@@ -1004,6 +1006,8 @@ void conv_forced(const Conv2dArgs& a, ConvAlgorithm algorithm) {
   if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 3) tile = WinogradTile::up2_3x3_f2x2;
   if (algorithm == ConvAlgorithm::winograd_up2 && a.upsample2x && a.kernel == 5) tile = WinogradTile::up2_5x5_f2x3;
   if (algorithm == ConvAlgorithm::winograd_f2x5 && a.kernel == 5 && !a.upsample2x) tile = WinogradTile::f2x5;
+  if (algorithm == ConvAlgorithm::winograd_f2x3_by_oc && plain_3x3 && a.out_channels % V::lanes == 0)
+    tile = WinogradTile::f2x3_by_oc;
   if (tile == WinogradTile::none) return conv_direct<V>(a);
   conv_winograd<V>(a, tile);
 }

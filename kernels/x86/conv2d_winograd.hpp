@@ -3,7 +3,8 @@
 /// The 3x3 and 5x5 fused convolutions by Winograd, over the same vector traits V as
 /// conv2d_fused_tiled.hpp (which includes this file at its end and calls it for the shapes
 /// where it measured faster than the direct tiles, see winograd_tile_for):
-///  - plain 3x3: F(2x2, 3x3) or F(4x4, 3x3);
+///  - plain 3x3: F(2x2, 3x3) or F(4x4, 3x3); on planes of few tiles, F(2x2, 3x3) with the GEMM
+///    vectorized over output channels (conv_winograd_by_oc);
 ///  - 3x3 of the 2x nearest-upsampled input: F(2x2, 2x2) on each output phase's 2-tap filters;
 ///  - 5x5 of the upsampled input: F(2x2, 3x3) on each phase's 3-tap filters, one input
 ///    transform for the four phases;
@@ -266,6 +267,12 @@ struct WinogradF2x3 {
                            out + width + 2 * tx, valid, accumulate);
     }
   }
+};
+
+/// F(2x2, 3x3) with the GEMM vectorized over output channels (conv_winograd_by_oc): the same
+/// transforms, its weights as [xi][channel][output channel].
+struct WinogradF2x3ByOc : WinogradF2x3 {
+  static constexpr WinogradTile tile = WinogradTile::f2x3_by_oc;
 };
 
 /// F(4x4, 3x3) on the points 0, 1, -1, 2, -2 and infinity:
@@ -614,7 +621,12 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 /// Fewer than 16 input channels were not measured. On Zen 4 (AVX-512), 128 -> 128 at 4x12
 /// took 173 us by F(2x2, 3x3) with the weights kept from load, as long as direct (172 us):
 /// the GEMM's 12 tiles fill 3/4 of one vector, and its 8 x 1 register tiles wait on their
-/// broadcasts; at 8x24 the kept weights took 0.79x the time of the per-call transform.
+/// broadcasts; at 8x24 the kept weights took 0.79x the time of the per-call transform. With
+/// the GEMM over output channels instead (f2x3_by_oc, two runs): 75-78 us with the weights
+/// kept, 141-153 us transforming them per call, against 170-172 us direct and oneDNN's
+/// 99-102 us; at 8x24 (48 tiles), both transforming their weights per call, it took as long as
+/// F(2x2, 3x3) over the tiles (361-367 against 346-366 us), so it runs only where that one
+/// does not, from 64 output channels (the IEA-GAN's 4x12 block has 128).
 /// On AVX-512 (a Xeon, one core, with the 6 x 2 phase tiles) the direct upsampled 3x3 took 0.93x
 /// Winograd's time at 16 channels (128x384 input) and 1.17-1.35x at 32 to 128, so there the
 /// upsampled 3x3 takes Winograd from V::winograd_up2_min_channels on.
@@ -630,6 +642,7 @@ WinogradTile winograd_tile_for(const Conv2dArgs& a) {
                                                                         : WinogradTile::none;
   if (tiles(4) >= 48) return WinogradTile::f4x3;
   if (tiles(2) >= 32) return WinogradTile::f2x3;
+  if (a.out_channels >= 64 && a.out_channels % V::lanes == 0) return WinogradTile::f2x3_by_oc;
   return WinogradTile::none;
 }
 
@@ -649,16 +662,18 @@ size_t winograd_weight_floats(const Conv2dArgs& a) {
 /// the GEMM's order (see the file comment), point planes winograd_weight_floats / points
 /// apart.
 ///
-/// The 3x3 tiles transform a vector of pairs at a time: the BigGAN-deep family keeps no
-/// weights from load (see PreparedWeights), so each of its 3x3 Winograd layers transforms its
-/// weights on every call, once per sensor. One pair at a time, that took 5 % of an IEA-GAN
-/// event on an AVX-512 Xeon. The pairs lie in the GEMM's order one after another, so a vector
+/// The 3x3 tiles transform a vector of pairs at a time: a layer that kept no weights from load
+/// (see PreparedWeights) transforms them on every call, and one pair at a time that took 5 % of
+/// an IEA-GAN event on an AVX-512 Xeon while the BigGAN-deep family kept none. The pairs lie in the GEMM's order one after another, so a vector
 /// of consecutive pairs is one vector store per point. (The 5x5 tiles, whose networks keep
 /// their weights, transform at load, one pair at a time in double precision.)
 template <class V, class T>
 void winograd_weights(const Conv2dArgs& a, float* u) {
-  constexpr int M = V::gemm_oc, taps = T::kernel * T::kernel;
+  constexpr int taps = T::kernel * T::kernel;
   const int C = a.channels, OC = a.out_channels;
+  // One block of every output channel gives the [channel][output channel] rows of the GEMM
+  // over output channels.
+  const int M = T::tile == WinogradTile::f2x3_by_oc ? OC * T::weight_sets : V::gemm_oc;
   const size_t u_point = winograd_weight_floats<T>(a) / T::points;
   const OcBlocks blocks(OC * T::weight_sets, M);
   if constexpr (T::kernel == 3 && T::weight_sets == 1) {
@@ -832,6 +847,140 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
   }
 }
 
+/// NT tiles x NV vectors of output channels of one transform point:
+/// m[t][oc] = sum_c v[c][t] u[c][oc]. Each input value is broadcast once for NV weight vectors.
+template <class V, int NT, int NV>
+void winograd_gemm_by_oc_tile(const float* u, size_t u_stride, const float* v, size_t v_stride, int channels,
+                              float* m, size_t m_stride) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes;
+  vec acc[NT][NV];
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[t][j] = V::zero();
+#pragma GCC unroll 2
+  for (int c = 0; c < channels; ++c, u += u_stride, v += v_stride) {
+    vec w[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) w[j] = V::load(u + j * L);
+#pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      const vec x = V::broadcast(v + t);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[t][j] = V::fmadd(x, w[j], acc[t][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) V::store(m + t * m_stride + j * L, acc[t][j]);
+}
+
+using WinogradGemmByOcFn = void (*)(const float*, size_t, const float*, size_t, int, float*, size_t);
+
+/// winograd_gemm_by_oc_tile<V, nt, NV> for nt <= NT.
+template <class V, int NT, int NV>
+WinogradGemmByOcFn winograd_gemm_by_oc_fn(int nt) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return winograd_gemm_by_oc_fn<V, NT - 1, NV>(nt);
+  }
+  return &winograd_gemm_by_oc_tile<V, NT, NV>;
+}
+
+/// F(2x2, 3x3) on a plane of few tiles (T = WinogradF2x3ByOc). Vectorized over the tiles, as
+/// conv_winograd_gemm_vecs is, the GEMM of a 4x12 plane fills 12 of 16 lanes and broadcasts a
+/// weight for every 12 products; over the output channels every lane works and each input value
+/// is broadcast for by_oc_vecs vectors of them. The input transform is the usual one, over the
+/// whole plane at once; the products are stored [xi][tile][output channel] and transformed
+/// back a vector of output channels at a time, each lane's 2 x 2 outputs stored to its plane.
+template <class V, class T>
+void conv_winograd_by_oc(const Conv2dArgs& a) {
+  using vec = typename V::vec;
+  constexpr int L = V::lanes, P = T::points, S = T::step, NT = V::by_oc_tiles, NV = V::by_oc_vecs;
+  static_assert(T::weight_sets == 1 && P == 16 && T::m == 2, "F(2x2, 3x3)");
+  const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
+  const int th = div_up(H, S), tw = div_up(W, S), tiles = th * tw;
+  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
+  const bool prepared = winograd_prepared<V, T>(a);
+  // Every tile row's input transform writes whole vectors of tiles: a vector of slack.
+  const size_t stride = static_cast<size_t>(round_up(tiles, L)) + L;
+  const int part = round_up(tw, L) + L;
+  const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
+  const size_t m_point = point_stride_for(static_cast<size_t>(tiles) * OC);
+
+  ScratchLayout layout;
+  const size_t u_at = layout.add(prepared ? 0 : u_floats * sizeof(float));
+  const size_t v_at = layout.add(P * v_point * sizeof(float));
+  const size_t m_at = layout.add(P * m_point * sizeof(float));
+  const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
+  const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
+  float* v = reinterpret_cast<float*>(scratch + v_at);
+  float* mt = reinterpret_cast<float*>(scratch + m_at);
+  float* padded = reinterpret_cast<float*>(scratch + padded_at);
+  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + ring_at)};
+  zero_floats(padded, static_cast<size_t>(S) * part);
+  const float* u = a.prepared.data;
+  if (!prepared) {
+    float* transformed = reinterpret_cast<float*>(scratch + u_at);
+    winograd_weights<V, T>(a, transformed);
+    u = transformed;
+  }
+
+  for (int c = 0; c < C; ++c) {
+    constexpr int shared = T::patch - S;
+    for (int q = 0; q < shared; ++q) rows.fill(c, q);
+    for (int r = 0; r < th; ++r) {
+      for (int q = S * r + shared; q < S * r + T::patch; ++q) rows.fill(c, q);
+      T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r) * tw, v_point);
+    }
+  }
+  for (int xi = 0; xi < P; ++xi)
+    for (int oc0 = 0; oc0 < OC; oc0 += NV * L) {
+      const bool whole = OC - oc0 >= NV * L;
+      for (int t0 = 0; t0 < tiles; t0 += NT) {
+        const int nt = imin(NT, tiles - t0);
+        const WinogradGemmByOcFn gemm = whole ? winograd_gemm_by_oc_fn<V, NT, NV>(nt) : winograd_gemm_by_oc_fn<V, NT, 1>(nt);
+        gemm(u + xi * u_point + oc0, static_cast<size_t>(OC), v + xi * v_point + t0, stride, C,
+             mt + xi * m_point + static_cast<size_t>(t0) * OC + oc0, static_cast<size_t>(OC));
+      }
+    }
+
+  // A^T M A per tile and vector of output channels; the products of point 4 i + k at row i,
+  // column k, as WinogradF2x3::output reads them.
+  const size_t out_plane = out_channel_stride(a);
+  for (int t = 0; t < tiles; ++t) {
+    const int y0 = S * (t / tw), x0 = S * (t % tw);
+    const int rows_valid = imin(2, H - y0), cols_valid = imin(2, W - x0);
+    for (int oc0 = 0; oc0 < OC; oc0 += L) {
+      const float* p = mt + static_cast<size_t>(t) * OC + oc0;
+      vec s[4], d[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const vec m0 = V::load(p + k * m_point), m1 = V::load(p + (4 + k) * m_point);
+        const vec m2 = V::load(p + (8 + k) * m_point), m3 = V::load(p + (12 + k) * m_point);
+        s[k] = V::add(V::add(m0, m1), m2);
+        d[k] = V::sub(V::sub(m1, m2), m3);
+      }
+      const vec bias = a.bias != nullptr ? V::load(a.bias + oc0) : V::zero();
+      alignas(64) float y[2][2][L];
+      V::store(y[0][0], V::add(V::add(V::add(s[0], s[1]), s[2]), bias));
+      V::store(y[0][1], V::add(V::sub(V::sub(s[1], s[2]), s[3]), bias));
+      V::store(y[1][0], V::add(V::add(V::add(d[0], d[1]), d[2]), bias));
+      V::store(y[1][1], V::add(V::sub(V::sub(d[1], d[2]), d[3]), bias));
+      for (int l = 0; l < L; ++l) {
+        float* out = a.out + (oc0 + l) * out_plane + static_cast<size_t>(y0) * W + x0;
+        for (int i = 0; i < rows_valid; ++i)
+          for (int j = 0; j < cols_valid; ++j) {
+            float& o = out[static_cast<size_t>(i) * W + j];
+            o = a.accumulate ? o + y[i][j][l] : y[i][j][l];
+          }
+      }
+    }
+  }
+}
+
 /// The fused convolution by Winograd with the tile T: GEMM tiles of V::gemm_vecs vectors, or
 /// V::gemm_deep_vecs from V::gemm_deep_channels input channels on (see simd_avx512.hpp) unless
 /// a band's tiles fill gemm_vecs vectors with fewer padded columns: 128 -> 128 at 8x24 by
@@ -840,14 +989,18 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
 /// took 1.2-1.3x.
 template <class V, class T>
 void conv_winograd(const Conv2dArgs& a) {
-  if constexpr (V::gemm_deep_vecs != V::gemm_vecs) {
-    if (a.channels >= V::gemm_deep_channels) {
-      const int band_tiles = winograd_bands<V, T>(a).rows * div_up(a.width, T::step);
-      const auto padded = [&](int vecs) { return round_up(band_tiles, vecs * V::lanes); };
-      if (padded(V::gemm_vecs) >= padded(V::gemm_deep_vecs)) return conv_winograd_gemm_vecs<V, T, V::gemm_deep_vecs>(a);
+  if constexpr (T::tile == WinogradTile::f2x3_by_oc) {
+    conv_winograd_by_oc<V, T>(a);
+  } else {
+    if constexpr (V::gemm_deep_vecs != V::gemm_vecs) {
+      if (a.channels >= V::gemm_deep_channels) {
+        const int band_tiles = winograd_bands<V, T>(a).rows * div_up(a.width, T::step);
+        const auto padded = [&](int vecs) { return round_up(band_tiles, vecs * V::lanes); };
+        if (padded(V::gemm_vecs) >= padded(V::gemm_deep_vecs)) return conv_winograd_gemm_vecs<V, T, V::gemm_deep_vecs>(a);
+      }
     }
+    conv_winograd_gemm_vecs<V, T, V::gemm_vecs>(a);
   }
-  conv_winograd_gemm_vecs<V, T, V::gemm_vecs>(a);
 }
 
 /// The Winograd tile a's layer runs by, none where it runs direct.
@@ -867,6 +1020,7 @@ R with_winograd_tile(WinogradTile tile, R none, F&& f) {
     case WinogradTile::up2_3x3_f2x2: return f(WinogradUp2F2x2{});
     case WinogradTile::up2_5x5_f2x3: return f(WinogradUp2F2x3{});
     case WinogradTile::f2x5: return f(WinogradF2x5{});
+    case WinogradTile::f2x3_by_oc: return f(WinogradF2x3ByOc{});
     case WinogradTile::none: break;
   }
   return none;

@@ -28,8 +28,10 @@ int conv2d_prepare_f32_avx512(const Conv2dArgs& shape, float* dst);
 /// force one, so benchmarks and tests can compare them on any shape. Winograd F(2x2, 3x3) and
 /// F(4x4, 3x3) apply to the plain 3x3 convolution, winograd_up2 to the 3x3 and 5x5 ones of the
 /// upsampled input (F(2x2, 2x2) and F(2x2, 3x3) per output phase), F(2x2, 5x5) to the plain
-/// 5x5; asked of another shape, they run direct.
-enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2, winograd_f2x5 };
+/// 5x5, winograd_f2x3_by_oc to the plain 3x3 with output channels a multiple of the lanes
+/// (F(2x2, 3x3) with its GEMM vectorized over output channels, for planes of few tiles);
+/// asked of another shape, they run direct.
+enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2, winograd_f2x5, winograd_f2x3_by_oc };
 void conv2d_forced_f32_avx2(const Conv2dArgs& args, ConvAlgorithm algorithm);
 void conv2d_forced_f32_avx512(const Conv2dArgs& args, ConvAlgorithm algorithm);
 

@@ -21,6 +21,7 @@ struct SimdAvx2 {
   static constexpr int pointwise_oc = 4, pointwise_vecs = 3;  // 12 + 3 + 1
   static constexpr int gemm_oc = 6, gemm_vecs = 2;      // 12 + 2 + 1
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 0;  // one GEMM tile for all
+  static constexpr int by_oc_tiles = 6, by_oc_vecs = 2;  // 12 + 2 + 1
   // Transformed input and products of one Winograd band: half of a Zen 3 core's 512 KiB L2.
   static constexpr size_t winograd_band_bytes = 256 * 1024;
   static constexpr int winograd_up2_min_channels = 16;  // see winograd_tile_for

@@ -37,6 +37,8 @@ struct SimdAvx512 {
   // 12 x 2, 14 x 2 and 16 x 1 sat between the two.
   static constexpr int gemm_oc = 8, gemm_vecs = 3;      // 24 + 3 + 1
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 128;
+  // The GEMM over output channels, for planes of few tiles (conv_winograd_by_oc).
+  static constexpr int by_oc_tiles = 12, by_oc_vecs = 2;  // 24 + 2 + 1
   // Transformed input and products of one Winograd band: half of a 2 MiB L2. Against 256 KiB,
   // the 64-channel 32x96 layer took 0.69x the time with 8 x 3 tiles, whose 48 columns the
   // 24 tiles of one band row left half empty, and 128 -> 128 at 16x48 0.65x.

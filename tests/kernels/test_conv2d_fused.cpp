@@ -41,6 +41,7 @@ struct SimdPortable16 {
   static constexpr int pointwise_oc = 2, pointwise_vecs = 3;
   static constexpr int gemm_oc = 3, gemm_vecs = 3;
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 32;  // both GEMM tiles run
+  static constexpr int by_oc_tiles = 5, by_oc_vecs = 2;
   static constexpr size_t winograd_band_bytes = 256 * 1024;
   static constexpr int winograd_up2_min_channels = 16;
 
@@ -301,6 +302,12 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"F(2x2,5x5) avx512f",
                [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x5); }, avx512,
                six_point_scale});
+  v.push_back({"F(2x2,3x3) by oc avx2",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx2(a, Algorithm::winograd_f2x3_by_oc); }, avx2,
+               unit_scale});
+  v.push_back({"F(2x2,3x3) by oc avx512f",
+               [](const k::Conv2dArgs& a) { k::x86::conv2d_forced_f32_avx512(a, Algorithm::winograd_f2x3_by_oc); },
+               avx512, unit_scale});
   // Through the same forcing template as the ISA entries.
   v.push_back({"F(2x2,3x3) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x3); }, true,
@@ -314,6 +321,9 @@ std::vector<Impl> winograd_implementations() {
   v.push_back({"F(2x2,5x5) portable16",
                [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x5); }, true,
                six_point_scale});
+  v.push_back({"F(2x2,3x3) by oc portable16",
+               [](const k::Conv2dArgs& a) { k::x86::conv_forced<SimdPortable16>(a, Algorithm::winograd_f2x3_by_oc); },
+               true, unit_scale});
 #endif
   return v;
 }
@@ -676,7 +686,7 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
 
 TEST_CASE("fused conv: weights prepared once give what the per-call transform gives") {
   // Shapes that run by each Winograd tile (F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5), the
-  // upsampled 3x3 and 5x5), some with a partial last register block of output channels and odd sizes; then
+  // upsampled 3x3 and 5x5, F(2x2, 3x3) over output channels), some with a partial last register block of output channels and odd sizes; then
   // shapes that run direct, with nothing to prepare.
   const std::vector<Shape> kept = {
       {128, 8, 24, 128, 3, false, true, false, true},
@@ -687,11 +697,13 @@ TEST_CASE("fused conv: weights prepared once give what the per-call transform gi
       {128, 16, 48, 64, 5, true, true, true, false},
       {64, 8, 24, 64, 5, false, false, false, true},
       {20, 9, 27, 17, 5, false, true, true, true},
+      {128, 4, 12, 128, 3, false, true, true, true},  // F(2x2, 3x3) over output channels
+      {64, 3, 13, 64, 3, false, true, false, true},
   };
   const std::vector<Shape> none = {
       {32, 8, 24, 16, 1, false, true, false, true},
       {32, 256, 64, 1, 3, false, true, false, true},  // one output channel
-      {128, 4, 12, 128, 3, false, true, false, true},  // too few tiles
+      {128, 4, 12, 40, 3, false, true, false, true},  // too few tiles, and output channels
       {32, 2, 3, 16, 5, true, true, false, true},
       {32, 4, 12, 16, 5, false, true, false, true},  // too few tiles
   };
