@@ -440,8 +440,8 @@ class BigGanDeep final : public Network {
           g.attention = NonLocalAttention::load(w, "blocks." + std::to_string(k) + ".1", g.out);
         macs_ += g.macs(height, width);
         // The Winograd weights of conv2 and conv3 are transformed here, once, for the rows
-        // they run on (a band, or the whole tensor), rather than on every call. (10 MB of
-        // weights for the production model; the 128-channel layers of the 4x12 block need them
+        // they run on (a band, or the whole tensor), rather than on every call. (8 MB more peak
+        // memory for the production model; the 128-channel layers of the 4x12 block need them
         // kept: transformed per call, their 128 x 128 kernels cost as much as the GEMM.)
         const int f = g.upsample ? 2 : 1;
         const int rows = in_bands(g, height) ? band_rows_ : f * height;

@@ -560,9 +560,13 @@ struct WinogradUp2F2x3 {
   }
 };
 
-/// M output channels x N vectors of tiles of one transform point: m[oc][t] = sum_c u[c][oc] v[c][t].
+/// M rows x N vectors of one transform point's GEMM: m[i][n] = sum_c b[c][i] x[c][n], a row of
+/// b broadcast for N vectors of x. Over the tiles (conv_winograd_gemm_vecs), b holds the
+/// weights U (rows: output channels) and x the transformed input V (vectors: tiles); over the
+/// output channels (conv_winograd_by_oc), b holds V (rows: tiles) and x holds U.
 template <class V, int M, int N>
-void winograd_gemm_tile(const float* u, const float* v, size_t v_stride, int channels, float* m, size_t m_stride) {
+void winograd_gemm_tile(const float* b, size_t b_stride, const float* x, size_t x_stride, int channels, float* m,
+                        size_t m_stride) {
   using vec = typename V::vec;
   constexpr int L = V::lanes;
   vec acc[M][N];
@@ -571,15 +575,15 @@ void winograd_gemm_tile(const float* u, const float* v, size_t v_stride, int cha
 #pragma GCC unroll 16
     for (int n = 0; n < N; ++n) acc[i][n] = V::zero();
 #pragma GCC unroll 2
-  for (int c = 0; c < channels; ++c, v += v_stride, u += M) {
-    vec x[N];
+  for (int c = 0; c < channels; ++c, b += b_stride, x += x_stride) {
+    vec xv[N];
 #pragma GCC unroll 16
-    for (int n = 0; n < N; ++n) x[n] = V::load(v + n * L);
+    for (int n = 0; n < N; ++n) xv[n] = V::load(x + n * L);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
-      const vec w = V::broadcast(u + i);
+      const vec w = V::broadcast(b + i);
 #pragma GCC unroll 16
-      for (int n = 0; n < N; ++n) acc[i][n] = V::fmadd(w, x[n], acc[i][n]);
+      for (int n = 0; n < N; ++n) acc[i][n] = V::fmadd(w, xv[n], acc[i][n]);
     }
   }
 #pragma GCC unroll 16
@@ -588,7 +592,7 @@ void winograd_gemm_tile(const float* u, const float* v, size_t v_stride, int cha
     for (int n = 0; n < N; ++n) V::store(m + i * m_stride + n * L, acc[i][n]);
 }
 
-using WinogradGemmFn = void (*)(const float*, const float*, size_t, int, float*, size_t);
+using WinogradGemmFn = void (*)(const float*, size_t, const float*, size_t, int, float*, size_t);
 
 /// winograd_gemm_tile<V, m, N> for m <= M.
 template <class V, int M, int N>
@@ -825,9 +829,10 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
       const float* vxi = v + xi * v_point;
       float* mxi = mt + xi * m_point;
       const auto gemm = [&](int b, int t0) {
-        const int oc0 = blocks.first(b);
-        winograd_gemm_fn<V, M, N>(blocks.size(b))(uxi + static_cast<size_t>(oc0) * C, vxi + t0, stride, C,
-                                                  mxi + oc0 * stride + t0, stride);
+        const int oc0 = blocks.first(b), rows = blocks.size(b);
+        // The block's weights: `rows` of them per input channel.
+        winograd_gemm_fn<V, M, N>(rows)(uxi + static_cast<size_t>(oc0) * C, rows, vxi + t0, stride, C,
+                                        mxi + oc0 * stride + t0, stride);
       };
       if (weights_outer) {
         for (int b = 0; b < blocks.count; ++b)
@@ -845,47 +850,6 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
                               imin(T::m, out_h - T::m * r), out_w, accumulate);
     }
   }
-}
-
-/// NT tiles x NV vectors of output channels of one transform point:
-/// m[t][oc] = sum_c v[c][t] u[c][oc]. Each input value is broadcast once for NV weight vectors.
-template <class V, int NT, int NV>
-void winograd_gemm_by_oc_tile(const float* u, size_t u_stride, const float* v, size_t v_stride, int channels,
-                              float* m, size_t m_stride) {
-  using vec = typename V::vec;
-  constexpr int L = V::lanes;
-  vec acc[NT][NV];
-#pragma GCC unroll 16
-  for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[t][j] = V::zero();
-#pragma GCC unroll 2
-  for (int c = 0; c < channels; ++c, u += u_stride, v += v_stride) {
-    vec w[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) w[j] = V::load(u + j * L);
-#pragma GCC unroll 16
-    for (int t = 0; t < NT; ++t) {
-      const vec x = V::broadcast(v + t);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[t][j] = V::fmadd(x, w[j], acc[t][j]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) V::store(m + t * m_stride + j * L, acc[t][j]);
-}
-
-using WinogradGemmByOcFn = void (*)(const float*, size_t, const float*, size_t, int, float*, size_t);
-
-/// winograd_gemm_by_oc_tile<V, nt, NV> for nt <= NT.
-template <class V, int NT, int NV>
-WinogradGemmByOcFn winograd_gemm_by_oc_fn(int nt) {
-  if constexpr (NT > 1) {
-    if (nt < NT) return winograd_gemm_by_oc_fn<V, NT - 1, NV>(nt);
-  }
-  return &winograd_gemm_by_oc_tile<V, NT, NV>;
 }
 
 /// F(2x2, 3x3) on a plane of few tiles (T = WinogradF2x3ByOc). Vectorized over the tiles, as
@@ -941,8 +905,8 @@ void conv_winograd_by_oc(const Conv2dArgs& a) {
       const bool whole = OC - oc0 >= NV * L;
       for (int t0 = 0; t0 < tiles; t0 += NT) {
         const int nt = imin(NT, tiles - t0);
-        const WinogradGemmByOcFn gemm = whole ? winograd_gemm_by_oc_fn<V, NT, NV>(nt) : winograd_gemm_by_oc_fn<V, NT, 1>(nt);
-        gemm(u + xi * u_point + oc0, static_cast<size_t>(OC), v + xi * v_point + t0, stride, C,
+        const WinogradGemmFn gemm = whole ? winograd_gemm_fn<V, NT, NV>(nt) : winograd_gemm_fn<V, NT, 1>(nt);
+        gemm(v + xi * v_point + t0, stride, u + xi * u_point + oc0, static_cast<size_t>(OC), C,
              mt + xi * m_point + static_cast<size_t>(t0) * OC + oc0, static_cast<size_t>(OC));
       }
     }
