@@ -757,6 +757,57 @@ WinogradBands winograd_bands(const Conv2dArgs& a) {
   return b;
 }
 
+/// A Winograd call's scratch: the weights U (kept from load, or transformed into the scratch
+/// here), the transformed input V and the products M, and the ring of activated input rows,
+/// each row split into `part`-float column phases.
+template <class V, class T>
+struct WinogradScratch {
+  const float* u;
+  float* v;
+  float* m;
+  WinogradRows<V, T::step, T::pad> rows;
+};
+
+template <class V, class T>
+WinogradScratch<V, T> winograd_scratch(const Conv2dArgs& a, size_t v_floats, size_t m_floats, int part) {
+  constexpr int S = T::step;
+  const bool prepared = winograd_prepared<V, T>(a);
+  ScratchLayout layout;
+  const size_t u_at = layout.add(prepared ? 0 : winograd_weight_floats<T>(a) * sizeof(float));
+  const size_t v_at = layout.add(v_floats * sizeof(float));
+  const size_t m_at = layout.add(m_floats * sizeof(float));
+  const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
+  const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
+  float* padded = reinterpret_cast<float*>(scratch + padded_at);
+  zero_floats(padded, static_cast<size_t>(S) * part);
+  const float* u = a.prepared.data;
+  if (!prepared) {
+    float* transformed = reinterpret_cast<float*>(scratch + u_at);
+    winograd_weights<V, T>(a, transformed);
+    u = transformed;
+  }
+  return {u, reinterpret_cast<float*>(scratch + v_at), reinterpret_cast<float*>(scratch + m_at),
+          {a, part, padded, reinterpret_cast<float*>(scratch + ring_at)}};
+}
+
+/// V of tile rows r0 .. r0 + rn - 1 of every input channel: tile row r at v + (r - r0) tw,
+/// channel c a further c stride on, points v_point apart.
+template <class V, class T>
+void winograd_input_rows(const WinogradRows<V, T::step, T::pad>& rows, int channels, int r0, int rn, int tw, float* v,
+                         size_t stride, size_t v_point) {
+  constexpr int S = T::step;
+  // Tile row r reads padded rows S r .. S r + patch - 1; the next one shares patch - S.
+  constexpr int shared = T::patch - S;
+  for (int c = 0; c < channels; ++c) {
+    for (int q = S * r0; q < S * r0 + shared; ++q) rows.fill(c, q);
+    for (int r = r0; r < r0 + rn; ++r) {
+      for (int q = S * r + shared; q < S * r + T::patch; ++q) rows.fill(c, q);
+      T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r - r0) * tw, v_point);
+    }
+  }
+}
+
 /// The fused convolution by Winograd with the tile T (see the file comment): tiles of
 /// T::m x T::m outputs, T::step x T::step input pixels apart (T::m / 2 with T::upsample), and
 /// GEMM tiles of V::gemm_oc rows x N vectors.
@@ -770,8 +821,7 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
   const int gemm_rows = OC * T::weight_sets;
   const int out_h = T::upsample ? 2 * H : H, out_w = T::upsample ? 2 * W : W;
   const int th = div_up(H, S), tw = div_up(W, S);
-  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
-  const bool prepared = winograd_prepared<V, T>(a);
+  const size_t u_point = winograd_weight_floats<T>(a) / P;
   const WinogradBands bands = winograd_bands<V, T>(a);
   const bool weights_outer = bands.weights_outer;
   const int band_rows = bands.rows;
@@ -783,27 +833,12 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
 
   const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
   const size_t m_point = point_stride_for(static_cast<size_t>(gemm_rows) * stride);
-
-  ScratchLayout layout;
-  const size_t u_at = layout.add(prepared ? 0 : u_floats * sizeof(float));
-  const size_t v_at = layout.add(P * v_point * sizeof(float));
-  const size_t m_at = layout.add(P * m_point * sizeof(float));
-  const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
-  const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
-  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
-  float* v = reinterpret_cast<float*>(scratch + v_at);
-  float* mt = reinterpret_cast<float*>(scratch + m_at);
-  float* padded = reinterpret_cast<float*>(scratch + padded_at);
-  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + ring_at)};
-  zero_floats(padded, static_cast<size_t>(S) * part);
+  const WinogradScratch<V, T> work = winograd_scratch<V, T>(a, P * v_point, P * m_point, part);
+  const float* u = work.u;
+  float* v = work.v;
+  float* mt = work.m;
 
   const OcBlocks blocks(gemm_rows, M);
-  const float* u = a.prepared.data;
-  if (!prepared) {
-    float* transformed = reinterpret_cast<float*>(scratch + u_at);
-    winograd_weights<V, T>(a, transformed);
-    u = transformed;
-  }
 
   const size_t out_plane = out_channel_stride(a);
   const bool accumulate = a.accumulate;  // a local: the stores may alias a for the compiler
@@ -815,15 +850,7 @@ void conv_winograd_gemm_vecs(const Conv2dArgs& a) {
     // from holding NaNs or denormals left in the scratch buffer.
     for (int xi = 0; xi < P; ++xi)
       for (int c = 0; c < C; ++c) zero_floats(v + xi * v_point + c * stride + band_tiles, stride - band_tiles);
-    for (int c = 0; c < C; ++c) {
-      // Tile row r reads padded rows S r .. S r + patch - 1; the next one shares patch - S.
-      constexpr int shared = T::patch - S;
-      for (int q = S * r0; q < S * r0 + shared; ++q) rows.fill(c, q);
-      for (int r = r0; r < r0 + rn; ++r) {
-        for (int q = S * r + shared; q < S * r + T::patch; ++q) rows.fill(c, q);
-        T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r - r0) * tw, v_point);
-      }
-    }
+    winograd_input_rows<V, T>(work.rows, C, r0, rn, tw, v, stride, v_point);
     for (int xi = 0; xi < P; ++xi) {
       const float* uxi = u + xi * u_point;
       const float* vxi = v + xi * v_point;
@@ -865,41 +892,18 @@ void conv_winograd_by_oc(const Conv2dArgs& a) {
   static_assert(T::weight_sets == 1 && P == 16 && T::m == 2, "F(2x2, 3x3)");
   const int C = a.channels, OC = a.out_channels, H = a.height, W = a.width;
   const int th = div_up(H, S), tw = div_up(W, S), tiles = th * tw;
-  const size_t u_floats = winograd_weight_floats<T>(a), u_point = u_floats / P;
-  const bool prepared = winograd_prepared<V, T>(a);
+  const size_t u_point = winograd_weight_floats<T>(a) / P;
   // Every tile row's input transform writes whole vectors of tiles: a vector of slack.
   const size_t stride = static_cast<size_t>(round_up(tiles, L)) + L;
   const int part = round_up(tw, L) + L;
   const size_t v_point = point_stride_for(static_cast<size_t>(C) * stride);
   const size_t m_point = point_stride_for(static_cast<size_t>(tiles) * OC);
+  const WinogradScratch<V, T> work = winograd_scratch<V, T>(a, P * v_point, P * m_point, part);
+  const float* u = work.u;
+  float* v = work.v;
+  float* mt = work.m;
 
-  ScratchLayout layout;
-  const size_t u_at = layout.add(prepared ? 0 : u_floats * sizeof(float));
-  const size_t v_at = layout.add(P * v_point * sizeof(float));
-  const size_t m_at = layout.add(P * m_point * sizeof(float));
-  const size_t padded_at = layout.add(static_cast<size_t>(S) * part * sizeof(float));
-  const size_t ring_at = layout.add(static_cast<size_t>(8) * S * part * sizeof(float));
-  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
-  float* v = reinterpret_cast<float*>(scratch + v_at);
-  float* mt = reinterpret_cast<float*>(scratch + m_at);
-  float* padded = reinterpret_cast<float*>(scratch + padded_at);
-  const WinogradRows<V, S, T::pad> rows{a, part, padded, reinterpret_cast<float*>(scratch + ring_at)};
-  zero_floats(padded, static_cast<size_t>(S) * part);
-  const float* u = a.prepared.data;
-  if (!prepared) {
-    float* transformed = reinterpret_cast<float*>(scratch + u_at);
-    winograd_weights<V, T>(a, transformed);
-    u = transformed;
-  }
-
-  for (int c = 0; c < C; ++c) {
-    constexpr int shared = T::patch - S;
-    for (int q = 0; q < shared; ++q) rows.fill(c, q);
-    for (int r = 0; r < th; ++r) {
-      for (int q = S * r + shared; q < S * r + T::patch; ++q) rows.fill(c, q);
-      T::template input<V>(rows, r, tw, v + c * stride + static_cast<size_t>(r) * tw, v_point);
-    }
-  }
+  winograd_input_rows<V, T>(work.rows, C, 0, th, tw, v, stride, v_point);
   for (int xi = 0; xi < P; ++xi)
     for (int oc0 = 0; oc0 < OC; oc0 += NV * L) {
       const bool whole = OC - oc0 >= NV * L;
