@@ -224,9 +224,61 @@ struct Isa {
   const char* name;
   bool available;
   void (*fused)(const k::Conv2dArgs&);
+  void (*chain)(const k::Conv1x1ThenKxkArgs&);
   void (*forced)(const k::Conv2dArgs&, k::x86::ConvAlgorithm);
   Prepare prepare;
 };
+
+/// The tail of a BigGAN-deep generator on one band of rows, as the engine runs it: the last
+/// block's 1x1 (16 -> 32, its skip upsampled from the block input) fed into the output layer
+/// (32 -> 1, 3x3), through conv1x1_then_kxk ("fused") or as the two fused convolutions with the
+/// 1x1's output stored between them ("separate"). GFLOP/s counts both layers.
+void run_tail(benchmark::State& state, const Isa& isa, int rows, bool fused) {
+  constexpr int kHidden = 16, kChannels = 32, kWidth = 768;
+  const size_t plane = static_cast<size_t>(rows) * kWidth;
+  const auto in = random_vector(kHidden * plane, 1.0f, 0.0f, 1), skip = random_vector(kChannels * plane / 4, 1.0f, 0.0f, 2);
+  const auto scale1 = random_vector(kHidden, 0.5f, 1.0f, 3), shift1 = random_vector(kHidden, 0.5f, 0.0f, 4);
+  const auto w1 = random_vector(kChannels * kHidden, 0.25f, 0.0f, 5), b1 = random_vector(kChannels, 0.3f, 0.0f, 6);
+  const auto scale2 = random_vector(kChannels, 0.5f, 1.0f, 7), shift2 = random_vector(kChannels, 0.5f, 0.0f, 8);
+  const auto w2 = random_vector(kChannels * 9, 0.06f, 0.0f, 9), b2 = random_vector(1, 0.3f, 0.0f, 10);
+  std::vector<float> x(kChannels * plane), out(plane);
+  k::Conv2dArgs first;
+  first.in = in.data();
+  first.channels = kHidden;
+  first.height = rows;
+  first.width = kWidth;
+  first.in_scale = scale1.data();
+  first.in_shift = shift1.data();
+  first.weight = w1.data();
+  first.bias = b1.data();
+  first.out_channels = kChannels;
+  first.kernel = 1;
+  first.residual = skip.data();
+  first.residual_upsample2x = true;
+  first.out = x.data();
+  k::Conv1x1ThenKxkArgs chain;
+  chain.first = first;
+  chain.scale = scale2.data();
+  chain.shift = shift2.data();
+  chain.weight = w2.data();
+  chain.bias = b2.data();
+  chain.out_channels = 1;
+  chain.kernel = 3;
+  chain.out = out.data();
+  const k::Conv2dArgs second = k::kxk_layer_of(chain, x.data(), out.data());
+  for (auto _ : state) {  // the fused call adds onto out each time: only its time matters here
+    if (fused) {
+      isa.chain(chain);
+    } else {
+      isa.fused(first);
+      isa.fused(second);
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * plane * kChannels * (kHidden + 9) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
 
 /// The algorithms worth forcing on a shape, to place the dispatcher's choice between them.
 std::vector<std::pair<const char*, k::x86::ConvAlgorithm>> forced_algorithms(const Shape& s) {
@@ -254,9 +306,9 @@ int main(int argc, char** argv) {
   __builtin_cpu_init();
   const Isa isas[] = {
       {"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), k::x86::conv2d_fused_f32_avx2,
-       k::x86::conv2d_forced_f32_avx2, {k::x86::conv2d_prepared_floats_avx2, k::x86::conv2d_prepare_f32_avx2}},
+       k::x86::conv1x1_then_kxk_f32_avx2, k::x86::conv2d_forced_f32_avx2, {k::x86::conv2d_prepared_floats_avx2, k::x86::conv2d_prepare_f32_avx2}},
       {"avx512f", __builtin_cpu_supports("avx512f") != 0, k::x86::conv2d_fused_f32_avx512,
-       k::x86::conv2d_forced_f32_avx512, {k::x86::conv2d_prepared_floats_avx512, k::x86::conv2d_prepare_f32_avx512}},
+       k::x86::conv1x1_then_kxk_f32_avx512, k::x86::conv2d_forced_f32_avx512, {k::x86::conv2d_prepared_floats_avx512, k::x86::conv2d_prepare_f32_avx512}},
   };
 #endif
   for (const Shape& s : kShapes) {
@@ -282,6 +334,19 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s); })
         ->Unit(benchmark::kMillisecond);
   }
+#if defined(PXDGEN_BENCH_X86)
+  for (const Isa& isa : isas) {
+    if (!isa.available) continue;
+    for (int rows : {16, 256})
+      for (bool fused : {true, false}) {
+        const std::string name = "tail/ieagan/k1-k3/16->32->1/" + std::to_string(rows) + "x768/act/res-up2/" +
+                                 isa.name + (fused ? "-fused" : "-separate");
+        benchmark::RegisterBenchmark(name.c_str(), [&isa, rows, fused](benchmark::State& st) {
+          run_tail(st, isa, rows, fused);
+        })->Unit(benchmark::kMillisecond);
+      }
+  }
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

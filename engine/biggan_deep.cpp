@@ -243,28 +243,50 @@ class BlockInBands {
   /// made() must be a multiple of kRowStep, and last too unless it ends the tensor. In place
   /// (GBlock::in_place), `out` is x itself: conv1 has read every row of x it overwrites.
   void make(int last, float* out, size_t out_stride) {
+    const int r0 = made_;
+    if (!conv3_band(last)) return;
+    const ConvInput act4{g_.bn4.scale(input_), g_.bn4.shift(input_), false};
+    if (g_.in_place())
+      g_.conv4.forward(k_, t3_, last - r0, out_width(), out, act4, Residual::already_in_output(), out_stride);
+    else
+      g_.conv4.forward(k_, t3_, last - r0, out_width(), out, act4, skip(r0), out_stride);
+    made_ = last;
+  }
+
+  /// Output rows [made(), last) as make() does, but fed straight into `next` (a "same"
+  /// convolution of few outputs after next_input's activation, see Conv2d::forward_into):
+  /// adds its terms that read these rows to `out`, row made() of next's output, whose rows
+  /// from 0 to out_height() must start at zero. The rows are never stored.
+  void make_into(int last, const Conv2d& next, const ConvInput& next_input, float* out, size_t out_stride) {
+    const int r0 = made_, reach = next.kernel / 2;
+    if (g_.in_place()) throw std::logic_error("make_into: the block's output is its input");
+    if (!conv3_band(last)) return;
+    g_.conv4.forward_into(k_, t3_, last - r0, out_width(), {g_.bn4.scale(input_), g_.bn4.shift(input_), false},
+                          skip(r0), next, next_input, out, out_stride, std::min(reach, r0),
+                          std::min(reach, out_height() - last));
+    made_ = last;
+  }
+
+ private:
+  /// conv3's output for rows [made(), last) into t3_; false if there are none.
+  bool conv3_band(int last) {
     const int r0 = made_, oh = out_height(), ow = out_width();
-    if (last <= r0) return;
+    if (last <= r0) return false;
     if (last - r0 > band_rows_) throw std::logic_error("band taller than the block's windows");
     t2_.drop_above(std::max(0, r0 - 1));
     conv2_rows(std::min(oh, round_up(last + 1)));
     g_.conv3.forward(k_, t2_.row(r0), last - r0, ow, t3_,
                      {g_.bn3.scale(input_), g_.bn3.shift(input_), false, t2_.channel_stride(), r0 > 0 ? 1 : 0,
                       last < oh ? 1 : 0});
-    const ConvInput act4{g_.bn4.scale(input_), g_.bn4.shift(input_), false};
-    if (g_.in_place()) {
-      g_.conv4.forward(k_, t3_, last - r0, ow, out, act4, Residual::already_in_output(), out_stride);
-    } else {
-      // Skip: the first `out` channels of x, upsampled like the residual path; a band starts on
-      // an even row, so its skip starts on a row of x.
-      const Residual skip{x_ + static_cast<size_t>(r0 / f_) * width_, g_.upsample,
-                          static_cast<size_t>(height_) * width_};
-      g_.conv4.forward(k_, t3_, last - r0, ow, out, act4, skip, out_stride);
-    }
-    made_ = last;
+    return true;
   }
 
- private:
+  /// The skip of the band from row r0: the first `out` channels of x, upsampled like the
+  /// residual path; a band starts on an even row, so its skip starts on a row of x.
+  Residual skip(int r0) const {
+    return {x_ + static_cast<size_t>(r0 / f_) * width_, g_.upsample, static_cast<size_t>(height_) * width_};
+  }
+
   /// conv2's output up to row `last` (even where upsampling).
   void conv2_rows(int last) {
     const int first = t2_.last;
@@ -513,7 +535,9 @@ class BigGanDeep final : public Network {
     // model only the last block's output is full-size (32 x 256 x 768 floats, 25 MB), and
     // the other buffer never holds more than half that. With the tail in bands (the fast
     // backend), the last block's output is never whole.
-    const bool banded_tail = band_rows_ > 0 && !blocks_.back().attention;
+    // (A last block that writes over its input keeps its output whole: the tail would read
+    // rows of x it has overwritten.)
+    const bool banded_tail = band_rows_ > 0 && !blocks_.back().attention && !blocks_.back().in_place();
     size_t need[2] = {static_cast<size_t>(linear_.out), 0};
     int height = bottom_h_, width = bottom_w_, current = 0;
     for (size_t k = 0; k < blocks_.size(); ++k) {
@@ -572,26 +596,17 @@ class BigGanDeep final : public Network {
 
   /// The last block and the output layer, a band of rows at a time, so that neither the
   /// block's hidden tensors nor its output (12.6 and 25 MB per sensor in the production
-  /// model) are ever written whole: the block's output lives in a window a few rows taller
-  /// than a band, from which the output layer reads its band and the row on either side.
+  /// model) are ever written whole: each band of the block's output goes straight into the
+  /// output layer's terms (Conv2d::forward_into), summed into the logits, and is never stored.
   void tail_in_bands(const GBlock& g, const float* input, const float* x, int height, int width, Workspace& ws,
                      float* logits) const {
-    constexpr int kStep = BlockInBands::kRowStep;
-    // The first band of the block is a step taller than the others.
-    BlockInBands block(g, kernels_, input, x, height, width, band_rows_ + kStep, ws);
+    BlockInBands block(g, kernels_, input, x, height, width, band_rows_, ws);
     const int oh = block.out_height(), ow = block.out_width();
-    RowWindow out = RowWindow::in(ws, 9, g.out, ow, band_rows_ + 1 + kStep);
+    std::fill_n(logits, static_cast<size_t>(output_conv_.out) * oh * ow, 0.0f);
+    const ConvInput act{output_bn_.scale.data(), output_bn_.shift.data(), false};
     for (int r0 = 0; r0 < oh; r0 += band_rows_) {
       const int r1 = std::min(oh, r0 + band_rows_);
-      out.drop_above(std::max(0, r0 - 1));
-      // The block runs ahead by the row below the band, in whole steps.
-      const int ahead = std::min(oh, BlockInBands::round_up(r1 + 1));
-      out.reserve(ahead);
-      block.make(ahead, out.row(block.made()), out.channel_stride());
-      out.last = ahead;
-      output_conv_.forward(kernels_, out.row(r0), r1 - r0, ow, logits + static_cast<size_t>(r0) * ow,
-                           {output_bn_.scale.data(), output_bn_.shift.data(), false, out.channel_stride(),
-                            r0 > 0 ? 1 : 0, r1 < oh ? 1 : 0});
+      block.make_into(r1, output_conv_, act, logits + static_cast<size_t>(r0) * ow, static_cast<size_t>(oh) * ow);
     }
   }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "engine/layer_profile.hpp"
 #include "kernels/linear.hpp"
@@ -96,14 +97,48 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
       2 * macs(f * height, f * width), [&] { k.conv2d_fused(a); });
 }
 
+void Conv2d::forward_into(const KernelTable& k, const float* x, int height, int width, const ConvInput& input,
+                          const Residual& residual, const Conv2d& next, const ConvInput& next_input, float* y,
+                          size_t y_channel_stride, int rows_above, int rows_below) const {
+  if (kernel != 1 || input.upsample2x || !next.is_same_padding() || next.in != out || next_input.upsample2x)
+    throw std::logic_error("forward_into: a 1x1 into a same-padded convolution of its output");
+  kernels::Conv1x1ThenKxkArgs a;
+  a.first = shape_args(height, width, false);
+  a.first.in = x;
+  a.first.in_scale = input.scale;
+  a.first.in_shift = input.shift;
+  a.first.in_channel_stride = input.channel_stride;
+  a.first.residual = residual.data;
+  a.first.residual_upsample2x = residual.upsample2x;
+  a.first.residual_channel_stride = residual.channel_stride;
+  a.scale = next_input.scale;
+  a.shift = next_input.shift;
+  a.weight = next.weight.data;
+  a.bias = next.bias;
+  a.out_channels = next.out;
+  a.kernel = next.kernel;
+  a.out = y;
+  a.out_channel_stride = y_channel_stride;
+  a.rows_above = rows_above;
+  a.rows_below = rows_below;
+  profiled(
+      [&] {
+        return conv_name(kernel, in, out, height, width, false, residual.upsample2x ? " +skip-up2" : residual.data ? " +skip" : "") +
+               " into " + conv_name(next.kernel, next.in, next.out, height, width, false, "");
+      },
+      2 * (macs(height, width) + next.macs(height, width)), [&] { k.conv1x1_then_kxk(a); });
+}
+
 void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
   prepared = k.conv2d_prepare(shape_args(height, width, upsample2x));
 }
 
 const KernelTable& kernel_table(Backend backend) {
-  static const KernelTable reference{kernels::conv2d_fused_f32_ref, [](const kernels::Conv2dArgs&) { return kernels::PreparedWeights{}; },
+  static const KernelTable reference{kernels::conv2d_fused_f32_ref, kernels::conv1x1_then_kxk_f32_ref,
+                                      [](const kernels::Conv2dArgs&) { return kernels::PreparedWeights{}; },
                                       kernels::ref::linear_f32};
-  static const KernelTable fast{kernels::conv2d_fused_f32, kernels::conv2d_prepare_f32, kernels::linear_f32};
+  static const KernelTable fast{kernels::conv2d_fused_f32, kernels::conv1x1_then_kxk_f32, kernels::conv2d_prepare_f32,
+                                kernels::linear_f32};
   return backend == Backend::reference ? reference : fast;
 }
 

@@ -30,6 +30,7 @@ class Workspace {
 /// the best ISA of this CPU. Networks are written once against this table.
 struct KernelTable {
   void (*conv2d_fused)(const kernels::Conv2dArgs&);
+  void (*conv1x1_then_kxk)(const kernels::Conv1x1ThenKxkArgs&);
   kernels::PreparedWeights (*conv2d_prepare)(const kernels::Conv2dArgs&);
   void (*linear)(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                  float* y);
@@ -84,6 +85,14 @@ struct Conv2d {
   /// y's planes y_channel_stride floats apart (0: packed).
   void forward(const KernelTable& k, const float* x, int height, int width, float* y,
                const ConvInput& input = {}, const Residual& residual = {}, size_t y_channel_stride = 0) const;
+  /// This 1x1 convolution of a band of rows (x, input and residual as for forward) feeding
+  /// only `next`, a "same" KxK convolution of few outputs, through next_input's activation:
+  /// adds next's output terms that read this band to y, row 0 of the band in next's output
+  /// (planes y_channel_stride apart, rows_above and rows_below rows beside the band; see
+  /// kernels::Conv1x1ThenKxkArgs). This layer's output is never stored.
+  void forward_into(const KernelTable& k, const float* x, int height, int width, const ConvInput& input,
+                    const Residual& residual, const Conv2d& next, const ConvInput& next_input, float* y,
+                    size_t y_channel_stride, int rows_above, int rows_below) const;
   bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
   /// Lets the backend transform the weights once for the shape the layer always runs at (an

@@ -94,11 +94,54 @@ inline size_t residual_channel_stride(const Conv2dArgs& a) {
   return a.residual_upsample2x ? out_plane_floats(a) / 4 : out_plane_floats(a);
 }
 
+/// A 1x1 convolution whose output feeds only a KxK convolution to a few channels (the last
+/// block of a BigGAN-deep generator and its output layer), computed without storing the 1x1's
+/// output x: for the band of rows `first` reads (H rows),
+///   x = the fused 1x1 of `first` (activation, bias, residual; its out fields are unused),
+///   out += bias (rows 0 .. H) + the terms of conv_KxK(act(x)) that read rows of this band,
+/// on output rows -rows_above .. H + rows_below (the others are dropped), with K/2 zero
+/// columns at each side. Starting from zeros, the calls for bands that tile an image add up
+/// to the KxK convolution of the whole 1x1 output: each row of x is made and read once, and
+/// no band needs the rows around it.
+struct Conv1x1ThenKxkArgs {
+  Conv2dArgs first;                 ///< kernel 1, no upsampling
+  const float* scale = nullptr;     ///< act(x): per channel of x, or null: none
+  const float* shift = nullptr;
+  const float* weight = nullptr;    ///< (out_channels, first.out_channels, kernel, kernel)
+  const float* bias = nullptr;      ///< (out_channels), or null
+  int out_channels = 0;
+  int kernel = 3;                   ///< odd
+  float* out = nullptr;             ///< row 0 of the band in out's plane 0
+  size_t out_channel_stride = 0;    ///< floats between out's planes (needed for several)
+  int rows_above = 0, rows_below = 0;  ///< output rows beside the band, up to kernel / 2 each
+};
+
+/// The KxK layer of `chain` as a fused convolution of its band of the 1x1's output, stored at
+/// x (packed planes), into out: for running the two layers apart, as the tests and
+/// benchmarks compare them.
+inline Conv2dArgs kxk_layer_of(const Conv1x1ThenKxkArgs& chain, const float* x, float* out) {
+  Conv2dArgs a;
+  a.in = x;
+  a.channels = chain.first.out_channels;
+  a.height = chain.first.height;
+  a.width = chain.first.width;
+  a.in_scale = chain.scale;
+  a.in_shift = chain.shift;
+  a.weight = chain.weight;
+  a.bias = chain.bias;
+  a.out_channels = chain.out_channels;
+  a.kernel = chain.kernel;
+  a.out = out;
+  return a;
+}
+
 /// Plain loops: the oracle.
 void conv2d_fused_f32_ref(const Conv2dArgs& args);
+void conv1x1_then_kxk_f32_ref(const Conv1x1ThenKxkArgs& args);
 
-/// The fastest implementation this CPU runs (chosen once, from CPUID).
+/// The fastest implementations this CPU runs (chosen once, from CPUID).
 void conv2d_fused_f32(const Conv2dArgs& args);
+void conv1x1_then_kxk_f32(const Conv1x1ThenKxkArgs& args);
 
 /// The weights of the layer `shape` describes (all but its in, out and residual pointers),
 /// transformed for the algorithm conv2d_fused_f32 takes on that shape, or empty where there is

@@ -21,12 +21,14 @@ namespace pxdgen::kernels {
 namespace {
 
 using ConvFn = void (*)(const Conv2dArgs&);
+using Conv1x1ThenKxkFn = void (*)(const Conv1x1ThenKxkArgs&);
 using PreparedFloatsFn = size_t (*)(const Conv2dArgs&);
 using PrepareFn = int (*)(const Conv2dArgs&, float*);
 using LinearFn = void (*)(const float*, int, int, const float*, const float*, int, float*);
 
 struct Choice {
   ConvFn conv;
+  Conv1x1ThenKxkFn conv1x1_then_kxk;
   PreparedFloatsFn prepared_floats;
   PrepareFn prepare;
   LinearFn linear;
@@ -52,13 +54,13 @@ Choice choose() {
   __builtin_cpu_init();
   // Every AVX-512 CPU has AVX2 and FMA; the linear layer gains nothing from wider vectors.
   if (cap >= 2 && __builtin_cpu_supports("avx512f"))
-    return {x86::conv2d_fused_f32_avx512, x86::conv2d_prepared_floats_avx512, x86::conv2d_prepare_f32_avx512, x86::linear_f32_avx2, "avx512f"};
+    return {x86::conv2d_fused_f32_avx512, x86::conv1x1_then_kxk_f32_avx512, x86::conv2d_prepared_floats_avx512, x86::conv2d_prepare_f32_avx512, x86::linear_f32_avx2, "avx512f"};
   if (cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {x86::conv2d_fused_f32_avx2, x86::conv2d_prepared_floats_avx2, x86::conv2d_prepare_f32_avx2, x86::linear_f32_avx2, "avx2"};
+    return {x86::conv2d_fused_f32_avx2, x86::conv1x1_then_kxk_f32_avx2, x86::conv2d_prepared_floats_avx2, x86::conv2d_prepare_f32_avx2, x86::linear_f32_avx2, "avx2"};
 #else
   (void)cap;
 #endif
-  return {conv2d_fused_f32_ref, nothing_to_prepare, no_transform, ref::linear_f32, "ref"};
+  return {conv2d_fused_f32_ref, conv1x1_then_kxk_f32_ref, nothing_to_prepare, no_transform, ref::linear_f32, "ref"};
 }
 
 const Choice& choice() {
@@ -69,6 +71,8 @@ const Choice& choice() {
 }  // namespace
 
 void conv2d_fused_f32(const Conv2dArgs& args) { choice().conv(args); }
+
+void conv1x1_then_kxk_f32(const Conv1x1ThenKxkArgs& args) { choice().conv1x1_then_kxk(args); }
 
 PreparedWeights conv2d_prepare_f32(const Conv2dArgs& shape) {
   PreparedWeights p;

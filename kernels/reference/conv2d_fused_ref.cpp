@@ -66,3 +66,41 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
 }
 
 }  // namespace pxdgen::kernels
+
+namespace pxdgen::kernels {
+
+void conv1x1_then_kxk_f32_ref(const Conv1x1ThenKxkArgs& a) {
+  const Conv2dArgs& f = a.first;
+  const int h = f.height, w = f.width, channels = f.out_channels, k = a.kernel, pad = k / 2;
+  if (h <= 0 || w <= 0 || a.out_channels <= 0) return;
+  const size_t plane = static_cast<size_t>(h) * w;
+  std::vector<float> x(static_cast<size_t>(channels) * plane);
+  Conv2dArgs first = f;
+  first.out = x.data();
+  first.accumulate = false;
+  first.out_channel_stride = 0;
+  conv2d_fused_f32_ref(first);
+  if (a.scale != nullptr) ref::scale_shift_f32(x.data(), channels, plane, a.scale, a.shift, true, x.data());
+  const size_t out_stride = a.out_channel_stride != 0 ? a.out_channel_stride : plane;
+  for (int o = 0; o < a.out_channels; ++o)
+    for (int r = -a.rows_above; r < h + a.rows_below; ++r) {
+      float* row = a.out + o * out_stride + static_cast<ptrdiff_t>(r) * w;
+      for (int col = 0; col < w; ++col) {
+        float sum = r >= 0 && r < h && a.bias != nullptr ? a.bias[o] : 0.0f;
+        for (int c = 0; c < channels; ++c)
+          for (int ky = 0; ky < k; ++ky) {
+            const int y = r + ky - pad;
+            if (y < 0 || y >= h) continue;  // a row of another band
+            for (int kx = 0; kx < k; ++kx) {
+              const int xx = col + kx - pad;
+              if (xx < 0 || xx >= w) continue;
+              sum += a.weight[((static_cast<size_t>(o) * channels + c) * k + ky) * k + kx] *
+                     x[c * plane + static_cast<size_t>(y) * w + xx];
+            }
+          }
+        row[col] += sum;
+      }
+    }
+}
+
+}  // namespace pxdgen::kernels

@@ -10,6 +10,8 @@ namespace pxdgen::kernels::x86 {
 
 void conv2d_fused_f32_avx2(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx2>(args); }
 
+void conv1x1_then_kxk_f32_avx2(const Conv1x1ThenKxkArgs& args) { conv1x1_then_kxk_tiled<SimdAvx2>(args); }
+
 size_t conv2d_prepared_floats_avx2(const Conv2dArgs& shape) { return prepared_floats<SimdAvx2>(shape); }
 
 int conv2d_prepare_f32_avx2(const Conv2dArgs& shape, float* dst) { return prepare_weights<SimdAvx2>(shape, dst); }

@@ -10,6 +10,8 @@ namespace pxdgen::kernels::x86 {
 
 void conv2d_fused_f32_avx512(const Conv2dArgs& args) { conv2d_fused_tiled<SimdAvx512>(args); }
 
+void conv1x1_then_kxk_f32_avx512(const Conv1x1ThenKxkArgs& args) { conv1x1_then_kxk_tiled<SimdAvx512>(args); }
+
 size_t conv2d_prepared_floats_avx512(const Conv2dArgs& shape) { return prepared_floats<SimdAvx512>(shape); }
 
 int conv2d_prepare_f32_avx512(const Conv2dArgs& shape, float* dst) { return prepare_weights<SimdAvx512>(shape, dst); }

@@ -32,7 +32,8 @@
 ///    the output row at the store.
 ///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
 ///  - KxK to one or two output channels: a 1x1 to the K x K taps of each input row, then
-///    shifted sums of the tap rows.
+///    shifted sums of the tap rows; fed by a 1x1 (conv1x1_then_kxk, kernels/conv2d.hpp), the
+///    1x1's tiles write a column slice into L1 and the taps' tiles read it there.
 ///  - 3x3, and 5x5 on an upsampled input, on the shapes where it pays: Winograd
 ///    (conv2d_winograd.hpp); on planes of few tiles, its GEMM vectorized over output channels.
 /// Where one block's weights would not stay in L2 (512 channels, 5x5), the input channels are
@@ -646,6 +647,17 @@ struct PointwiseTile {
   const float* residual = nullptr;
   ptrdiff_t residual_stride = 0;  ///< between output channels
   bool residual_up2 = false;
+
+  /// A tile over `channels` input rows in_stride apart, weights (OC, channels) read in place,
+  /// output rows out_stride apart.
+  static PointwiseTile over(int channels, ptrdiff_t in_stride, ptrdiff_t out_stride) {
+    PointwiseTile t;
+    t.in_stride = in_stride;
+    t.channels = channels;
+    t.w_stride = channels;
+    t.out_stride = out_stride;
+    return t;
+  }
 };
 using PointwiseFn = void (*)(const PointwiseTile&);
 
@@ -787,12 +799,8 @@ void conv_pointwise(const Conv2dArgs& a) {
   char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
 
-  PointwiseTile t;
-  t.in_stride = stride;
-  t.channels = C;
-  t.w_stride = C;
   const size_t out_plane = out_channel_stride(a);
-  t.out_stride = static_cast<ptrdiff_t>(out_plane);
+  PointwiseTile t = PointwiseTile::over(C, stride, static_cast<ptrdiff_t>(out_plane));
   // The tiles add the residual as they store when every tile is whole (and, upsampled, lies
   // in one output row); otherwise it is written into each slice's output first.
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
@@ -852,6 +860,39 @@ void conv_pointwise(const Conv2dArgs& a) {
   }
 }
 
+/// The weights of the taps' 1x1, [tap][channel] (tap = oc K^2 + ky K + kx), from (taps / K^2,
+/// channels, K, K).
+inline void repack_tap_weights(const float* w, int taps, int channels, int kk, float* wt) {
+  for (int tap = 0; tap < taps; ++tap)
+    for (int c = 0; c < channels; ++c)
+      wt[static_cast<size_t>(tap) * channels + c] = w[(static_cast<size_t>(tap / kk) * channels + c) * kk + tap % kk];
+}
+
+/// The taps' tiles over `width` activated columns at `in` (t.channels rows, t.in_stride apart),
+/// into the tap rows at `out` (t.out_stride apart), weights from repack_tap_weights.
+template <class V, int M, int N>
+void sweep_taps(PointwiseTile& t, const float* wt, int taps, const float* in, int width, float* out, Prefetch& ahead) {
+  constexpr int L = V::lanes, step = N * L;
+  const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
+  for (int tap0 = 0; tap0 < taps; tap0 += M) {
+    t.w = wt + static_cast<size_t>(tap0) * t.channels;
+    float* tap_out = out + tap0 * t.out_stride;
+    t.tail = L;
+    for (int x = 0; x < full_end; x += step) {
+      ahead.step();
+      t.in = in + x;
+      t.out = tap_out + x;
+      pointwise_tile<V, M, N>(t);
+    }
+    if (rem > 0) {
+      t.in = in + full_end;
+      t.out = tap_out + full_end;
+      t.tail = rem - (rem_vecs - 1) * L;
+      pointwise_tile_fn<V, M, N>(M, rem_vecs)(t);
+    }
+  }
+}
+
 /// KxK convolution to one or two output channels, without upsampling, as a 1x1 convolution
 /// to its OC x K x K taps followed by shifted sums: tap (oc, ky, kx) of input row y is
 /// T(y)[oc, ky, kx, x] = sum_c w[oc, c, ky, kx] act(in)[c, y, x], and output row y sums
@@ -882,17 +923,11 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   float* wt = reinterpret_cast<float*>(scratch + w_at);
   float* buf = reinterpret_cast<float*>(scratch + buf_at);
   float* ring = reinterpret_cast<float*>(scratch + ring_at);
-  for (int tap = 0; tap < taps; ++tap)
-    for (int c = 0; c < C; ++c)
-      wt[static_cast<size_t>(tap) * C + c] = a.weight[(static_cast<size_t>(tap / KK) * C + c) * KK + tap % KK];
+  repack_tap_weights(a.weight, taps, C, KK, wt);
   zero_floats(ring, K * ring_row);
 
   const float zeros[kMaxTileOc] = {};
-  PointwiseTile t;
-  t.in_stride = buf_stride;
-  t.channels = C;
-  t.w_stride = C;
-  t.out_stride = tap_stride;
+  PointwiseTile t = PointwiseTile::over(C, buf_stride, tap_stride);
   t.bias = zeros;
   const size_t in_plane = in_channel_stride(a), out_plane = out_channel_stride(a);
   const auto tap_row = [&](int y) { return ring + static_cast<size_t>((y + K) % K) * ring_row; };
@@ -911,24 +946,7 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
       for (int s0 = 0; s0 < W; s0 += slice) {
         const int width = imin(slice, W - s0);
         activate_slice<V>(buf, buf_stride, a, static_cast<ptrdiff_t>(y_in) * W + s0, width);
-        const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
-        for (int tap0 = 0; tap0 < taps; tap0 += M) {
-          t.w = wt + static_cast<size_t>(tap0) * C;
-          float* out = taps_out + static_cast<size_t>(tap0) * tap_stride + s0;
-          t.tail = L;
-          for (int x = 0; x < full_end; x += step) {
-            in_ahead.step();
-            t.in = buf + x;
-            t.out = out + x;
-            pointwise_tile<V, M, N>(t);
-          }
-          if (rem > 0) {
-            t.in = buf + full_end;
-            t.out = out + full_end;
-            t.tail = rem - (rem_vecs - 1) * L;
-            pointwise_tile_fn<V, M, N>(M, rem_vecs)(t);
-          }
-        }
+        sweep_taps<V, M, N>(t, wt, taps, buf, width, taps_out + s0, in_ahead);
       }
     }
     const int y = y_in - P;
@@ -949,6 +967,145 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
       }
     }
   }
+}
+
+/// conv1x1_then_kxk (kernels/conv2d.hpp) to one or two output channels. Per row of the band,
+/// in column slices: the 1x1's tiles write x into a slice buffer that stays in L1 (adding the
+/// residual as they store, as conv_pointwise does), act(x) is applied there, and the taps'
+/// tiles of conv_kxk_by_taps turn it into the K x K tap rows of that row; once the row is
+/// whole, each output row it reaches gets its shifted taps added. So x never leaves L1, and
+/// the band needs no rows of x around it (its K - 1 rows of taps beyond each end go to the
+/// output rows of the bands beside it, which add theirs). On the IEA-GAN tail (16 -> 32 with
+/// the upsampled skip, into 32 -> 1 3x3; bench_conv2d tail/, one Zen 4 core) this took
+/// 0.71-0.73x the time of the two convolutions apart on a whole 256 x 768 image, and about
+/// the same on one 16-row band in cache; over an event, 0.92-0.97x (5 alternating pairs).
+template <class V, int K>
+void conv1x1_then_taps(const Conv1x1ThenKxkArgs& a) {
+  constexpr int L = V::lanes, P = K / 2, KK = K * K;
+  constexpr int M1 = V::pointwise_oc, N1 = V::pointwise_vecs, step1 = N1 * L;
+  // Taps of one kernel row per tile: 9 x 2 (AVX-512), 8 x 3 and 4 x 6 for the 1x1 measured
+  // within 3 % of these on the IEA-GAN tail (bench_conv2d tail/, one Zen 4 core).
+  constexpr int M2 = K, N2 = K == 3 ? 3 : 2, step2 = N2 * L;
+  const Conv2dArgs& f = a.first;
+  const int C = f.channels, X = f.out_channels, H = f.height, W = f.width, taps = a.out_channels * KK;
+  const int slice = pointwise_slice<V>(C + X, W, step1);
+  const int buf_stride = round_up(slice, 16);
+  const int tap_stride = round_up(W + 2 * P + L, 16);  // P zeros, W taps, zeros past the last read
+
+  ScratchLayout layout;
+  const size_t w_at = layout.add(static_cast<size_t>(taps) * X * sizeof(float));
+  const size_t in_at = layout.add(static_cast<size_t>(imax(C, 1)) * buf_stride * sizeof(float));
+  const size_t x_at = layout.add(static_cast<size_t>(imax(X, 1)) * buf_stride * sizeof(float));
+  const size_t taps_at = layout.add(static_cast<size_t>(taps) * tap_stride * sizeof(float));
+  char* scratch = static_cast<char*>(kernel_scratch(layout.bytes));
+  float* wt = reinterpret_cast<float*>(scratch + w_at);
+  float* in_buf = reinterpret_cast<float*>(scratch + in_at);
+  float* x_buf = reinterpret_cast<float*>(scratch + x_at);
+  float* tap_rows = reinterpret_cast<float*>(scratch + taps_at);
+  repack_tap_weights(a.weight, taps, X, KK, wt);
+  zero_floats(tap_rows, static_cast<size_t>(taps) * tap_stride);
+
+  const float zeros[kMaxTileOc] = {};
+  const OcBlocks blocks(X, M1);
+  PointwiseTile t1 = PointwiseTile::over(C, buf_stride, buf_stride);
+  t1.residual_stride = static_cast<ptrdiff_t>(residual_channel_stride(f));
+  t1.residual_up2 = f.residual_upsample2x;
+  PointwiseTile t2 = PointwiseTile::over(X, buf_stride, tap_stride);
+  t2.bias = zeros;
+  const size_t in_plane = in_channel_stride(f), out_plane = a.out_channel_stride != 0 ? a.out_channel_stride
+                                                                                       : static_cast<size_t>(H) * W;
+  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles.
+  constexpr int kAheadRows = 2;
+  Prefetch in_ahead;
+  const int tiles_per_row = (blocks.count * div_up(slice, step1) + div_up(taps, M2) * div_up(slice, step2)) *
+                            div_up(W, slice);
+
+  for (int y = 0; y < H; ++y) {
+    const int ahead = y + kAheadRows;
+    in_ahead.start(f.in + static_cast<ptrdiff_t>(ahead) * W, in_plane, ahead < H ? C : 0, W);
+    in_ahead.pace(tiles_per_row);
+    for (int s0 = 0; s0 < W; s0 += slice) {
+      const int width = imin(slice, W - s0);
+      activate_slice<V>(in_buf, buf_stride, f, static_cast<ptrdiff_t>(y) * W + s0, width);
+      // x = the 1x1 of the slice, its residual added by the whole tiles as they store and
+      // written first under the last, partial one.
+      const int full1 = width / step1 * step1, rem1 = width - full1, rem_vecs1 = div_up(rem1, L);
+      for (int b = 0; b < blocks.count; ++b) {
+        const int oc0 = blocks.first(b), m = blocks.size(b);
+        t1.w = f.weight + static_cast<size_t>(oc0) * C;
+        t1.bias = f.bias != nullptr ? f.bias + oc0 : zeros;
+        float* out = x_buf + static_cast<size_t>(oc0) * buf_stride;
+        const PointwiseFn full = pointwise_tile_fn<V, M1, N1>(m, N1);
+        t1.tail = L;
+        t1.accumulate = false;
+        for (int x = 0; x < full1; x += step1) {
+          in_ahead.step();
+          t1.in = in_buf + x;
+          t1.out = out + x;
+          t1.residual = nullptr;
+          if (f.residual != nullptr) {
+            const int col = s0 + x;
+            t1.residual = f.residual + static_cast<size_t>(oc0) * t1.residual_stride +
+                          (f.residual_upsample2x ? static_cast<size_t>(y / 2) * (W / 2) + col / 2
+                                                 : static_cast<size_t>(y) * W + col);
+          }
+          full(t1);
+        }
+        if (rem1 > 0) {
+          t1.in = in_buf + full1;
+          t1.out = out + full1;
+          t1.tail = rem1 - (rem_vecs1 - 1) * L;
+          t1.residual = nullptr;
+          if (f.residual != nullptr) {
+            for (int i = 0; i < m; ++i)
+              add_residual_run<V>(f, W, oc0 + i, y, s0 + full1, rem1, out + static_cast<size_t>(i) * buf_stride + full1,
+                                  false);
+            t1.accumulate = true;
+          }
+          pointwise_tile_fn<V, M1, N1>(m, rem_vecs1)(t1);
+        }
+      }
+      if (a.scale != nullptr)
+        for (int c = 0; c < X; ++c) {
+          float* row = x_buf + static_cast<size_t>(c) * buf_stride;
+          const typename V::vec vs = V::set1(a.scale[c]), vh = V::set1(a.shift[c]), zero = V::zero();
+          int i = 0;
+          for (; i + L <= width; i += L) V::store(row + i, V::max(V::fmadd(V::load(row + i), vs, vh), zero));
+          for (; i < width; ++i) {
+            const float v = row[i] * a.scale[c] + a.shift[c];
+            row[i] = v > 0.0f ? v : 0.0f;
+          }
+        }
+      sweep_taps<V, M2, N2>(t2, wt, taps, x_buf, width, tap_rows + P + s0, in_ahead);
+    }
+    // Output row y + P - ky gets kernel row ky: out[x] += sum_kx taps(ky, kx)[x + kx - P].
+    for (int oc = 0; oc < a.out_channels; ++oc)
+      for (int ky = 0; ky < K; ++ky) {
+        const int r = y + P - ky;
+        if (r < -a.rows_above || r >= H + a.rows_below) continue;
+        float* out = a.out + oc * out_plane + static_cast<ptrdiff_t>(r) * W;
+        const float* tr = tap_rows + static_cast<size_t>(oc * KK + ky * K) * tap_stride;
+        const typename V::vec bias = V::set1(ky == P && a.bias != nullptr ? a.bias[oc] : 0.0f);
+        for (int x = 0; x < W; x += L) {
+          typename V::vec sum = bias;
+#pragma GCC unroll 5
+          for (int kx = 0; kx < K; ++kx) sum = V::add(sum, V::load(tr + static_cast<size_t>(kx) * tap_stride + x + kx));
+          store_vec<V>(out + x, sum, imin(L, W - x), true);
+        }
+      }
+  }
+}
+
+/// conv1x1_then_kxk on V: one or two output channels of a 3x3 or 5x5 here, others by the
+/// reference.
+template <class V>
+void conv1x1_then_kxk_tiled(const Conv1x1ThenKxkArgs& a) {
+  const Conv2dArgs& f = a.first;
+  if (f.height <= 0 || f.width <= 0 || a.out_channels <= 0) return;
+  if (f.kernel != 1 || f.upsample2x || a.out_channels > 2) return conv1x1_then_kxk_f32_ref(a);
+  if (a.kernel == 3) return conv1x1_then_taps<V, 3>(a);
+  if (a.kernel == 5) return conv1x1_then_taps<V, 5>(a);
+  conv1x1_then_kxk_f32_ref(a);
 }
 
 /// Picks the tile shape for a KxK convolution without upsampling.

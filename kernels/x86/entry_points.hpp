@@ -16,6 +16,10 @@ void conv2d_fused_f32_avx2(const Conv2dArgs& args);
 /// AVX-512F, 16 lanes (kernels/x86/conv2d_fused_f32_avx512.cpp).
 void conv2d_fused_f32_avx512(const Conv2dArgs& args);
 
+/// conv1x1_then_kxk_f32 (kernels/conv2d.hpp) for each ISA.
+void conv1x1_then_kxk_f32_avx2(const Conv1x1ThenKxkArgs& args);
+void conv1x1_then_kxk_f32_avx512(const Conv1x1ThenKxkArgs& args);
+
 /// conv2d_prepare_f32 (kernels/conv2d.hpp) for each ISA, in two steps so that the caller
 /// owns the memory: the floats the prepared weights take (0: nothing to prepare), then the
 /// transform into dst, which returns its PreparedView::transform.

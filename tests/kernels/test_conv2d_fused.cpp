@@ -777,3 +777,159 @@ TEST_CASE("fused conv: weights prepared once give what the per-call transform gi
                 k::conv2d_fused_f32_isa(), kept.size(), worst);
   MESSAGE(buf);
 }
+
+namespace {
+
+using Conv1x1ThenKxkFn = void (*)(const k::Conv1x1ThenKxkArgs&);
+
+struct ChainImpl {
+  const char* name;
+  Conv1x1ThenKxkFn fn;
+  bool runs;
+};
+
+std::vector<ChainImpl> chain_implementations() {
+  std::vector<ChainImpl> v;
+  v.push_back({"ref", k::conv1x1_then_kxk_f32_ref, true});
+#if defined(PXDGEN_TEST_X86)
+  v.push_back({"avx2", k::x86::conv1x1_then_kxk_f32_avx2,
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")});
+  v.push_back({"avx512f", k::x86::conv1x1_then_kxk_f32_avx512, static_cast<bool>(__builtin_cpu_supports("avx512f"))});
+  v.push_back({"portable16", [](const k::Conv1x1ThenKxkArgs& a) { k::x86::conv1x1_then_kxk_tiled<SimdPortable16>(a); },
+               true});
+#endif
+  v.push_back({"dispatch", k::conv1x1_then_kxk_f32, true});
+  return v;
+}
+
+/// A 1x1 (channels -> mid, with its residual) feeding a KxK to out_channels, run in bands.
+struct ChainShape {
+  int channels, mid, height, width, out_channels, kernel;
+  Residual residual;
+  bool act2, bias2;
+};
+
+}  // namespace
+
+TEST_CASE("fused conv: a 1x1 into a KxK, band by band, gives both layers run whole") {
+  // The bands' outputs add up to what the two layers make one after the other on the whole
+  // image (the reference kernels), whatever the band heights: each band reaches K/2 rows into
+  // its neighbours, which must get those terms once. Shapes: single rows and columns, rows
+  // that span several slices and end mid-tile, two output channels, 5x5, the IEA-GAN tail
+  // (16 -> 32 + upsampled skip, 32 -> 1 3x3) at 1/8 width; a kernel or 1x1 it does not tile
+  // goes to the reference.
+  const std::vector<ChainShape> shapes = {
+      {16, 32, 12, 96, 1, 3, Residual::upsampled, true, true},
+      {16, 32, 8, 768, 1, 3, Residual::upsampled, true, true},
+      {5, 7, 9, 70, 2, 3, Residual::same_size, true, false},
+      {8, 12, 6, 1, 1, 3, Residual::none, false, true},
+      {3, 4, 1, 33, 1, 3, Residual::none, true, true},
+      {16, 20, 10, 50, 2, 5, Residual::upsampled, true, true},
+      {6, 10, 7, 300, 1, 5, Residual::same_size, false, false},
+      {4, 6, 6, 20, 3, 3, Residual::none, true, true},  // three output channels: the reference
+  };
+  const auto impls = chain_implementations();
+  std::vector<double> worst(impls.size(), 0.0);
+  unsigned seed = 7000;
+  for (const ChainShape& s : shapes) {
+    std::mt19937 rng(seed++);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto filled = [&](size_t n, float sd, float mean = 0.0f) {
+      std::vector<float> v(n);
+      for (float& e : v) e = mean + sd * normal(rng);
+      return v;
+    };
+    const int h = s.height, w = s.width, pad = s.kernel / 2;
+    const size_t plane = static_cast<size_t>(h) * w;
+    const bool up = s.residual == Residual::upsampled;
+    const size_t residual_plane = up ? plane / 4 : plane;
+    const auto in = filled(s.channels * plane, 1.0f), scale1 = filled(s.channels, 0.5f, 1.0f),
+               shift1 = filled(s.channels, 0.5f), weight1 = filled(static_cast<size_t>(s.mid) * s.channels,
+                                                                  1.0f / std::sqrt(static_cast<float>(s.channels))),
+               bias1 = filled(s.mid, 0.3f), residual = filled(s.mid * residual_plane, 1.0f),
+               scale2 = filled(s.mid, 0.5f, 1.0f), shift2 = filled(s.mid, 0.5f),
+               weight2 = filled(static_cast<size_t>(s.out_channels) * s.mid * s.kernel * s.kernel,
+                                1.0f / std::sqrt(static_cast<float>(s.mid * s.kernel * s.kernel))),
+               bias2 = filled(s.out_channels, 0.3f);
+    k::Conv2dArgs first;
+    first.in = in.data();
+    first.channels = s.channels;
+    first.height = h;
+    first.width = w;
+    first.in_scale = scale1.data();
+    first.in_shift = shift1.data();
+    first.weight = weight1.data();
+    first.bias = bias1.data();
+    first.out_channels = s.mid;
+    first.kernel = 1;
+    first.residual = s.residual != Residual::none ? residual.data() : nullptr;
+    first.residual_upsample2x = up;
+    // Both layers whole, one after the other.
+    std::vector<float> x(s.mid * plane), want(s.out_channels * plane);
+    k::Conv2dArgs a1 = first;
+    a1.out = x.data();
+    k::conv2d_fused_f32_ref(a1);
+    k::Conv1x1ThenKxkArgs whole;
+    whole.first = first;
+    whole.scale = s.act2 ? scale2.data() : nullptr;
+    whole.shift = s.act2 ? shift2.data() : nullptr;
+    whole.weight = weight2.data();
+    whole.bias = s.bias2 ? bias2.data() : nullptr;
+    whole.out_channels = s.out_channels;
+    whole.kernel = s.kernel;
+    k::conv2d_fused_f32_ref(k::kxk_layer_of(whole, x.data(), want.data()));
+
+    for (int band : {1, 2, 4, 6, h}) {
+      if (up && band % 2 != 0 && band != h) continue;  // an upsampled skip starts bands on even rows
+      for (size_t i = 0; i < impls.size(); ++i) {
+        if (!impls[i].runs) continue;
+        // Guard rows above and below the output catch writes past the rows each band may reach.
+        std::vector<float> got(s.out_channels * plane + 2 * static_cast<size_t>(pad + 1) * w, 0.0f);
+        const size_t out_stride = plane;
+        float* out0 = got.data() + static_cast<size_t>(pad + 1) * w;
+        for (int r0 = 0; r0 < h; r0 += band) {
+          const int r1 = std::min(h, r0 + band);
+          k::Conv1x1ThenKxkArgs a = whole;
+          a.first.in = in.data() + static_cast<size_t>(r0) * w;
+          a.first.in_channel_stride = plane;
+          a.first.height = r1 - r0;
+          if (first.residual != nullptr) {
+            a.first.residual = residual.data() + (up ? static_cast<size_t>(r0 / 2) * (w / 2) : static_cast<size_t>(r0) * w);
+            a.first.residual_channel_stride = residual_plane;
+          }
+          a.out = out0 + static_cast<size_t>(r0) * w;
+          a.out_channel_stride = out_stride;
+          a.rows_above = std::min(pad, r0);
+          a.rows_below = std::min(pad, h - r1);
+          impls[i].fn(a);
+        }
+        CAPTURE(impls[i].name);
+        CAPTURE(band);
+        INFO(s.channels, "->", s.mid, "->", s.out_channels, " ", h, "x", w, " k", s.kernel);
+        double rel = 0;
+        bool guard_ok = true;
+        for (size_t j = 0; j < got.size(); ++j) {
+          const ptrdiff_t at = static_cast<ptrdiff_t>(j) - static_cast<ptrdiff_t>((pad + 1) * w);
+          if (at < 0 || at >= static_cast<ptrdiff_t>(want.size())) {
+            guard_ok = guard_ok && got[j] == 0.0f;
+            continue;
+          }
+          const double d = std::abs(static_cast<double>(got[j]) - want[at]);
+          rel = std::max(rel, (std::isnan(d) ? 1e30 : d) / std::max(1.0, std::abs(static_cast<double>(want[at]))));
+        }
+        CHECK(guard_ok);
+        CHECK(rel <= 2e-5);
+        worst[i] = std::max(worst[i], rel);
+      }
+    }
+  }
+  for (size_t i = 0; i < impls.size(); ++i) {
+    char buf[160];
+    if (!impls[i].runs)
+      std::snprintf(buf, sizeof buf, "1x1 into KxK: %s skipped, this CPU lacks it", impls[i].name);
+    else
+      std::snprintf(buf, sizeof buf, "1x1 into KxK: %-10s %zu shapes in bands of 1 to all rows, max rel err %.3g",
+                    impls[i].name, shapes.size(), worst[i]);
+    MESSAGE(buf);
+  }
+}
