@@ -214,7 +214,11 @@ struct RowWindow {
 /// past its band, rounded up to whole Winograd tiles (kRowStep). The block's input and output
 /// are whole tensors. (Chaining the banded blocks, each reading the one before it a band at a
 /// time through a window of its output, took 1.15x the event time on Zen 4: the 1x1 layers
-/// reading the windows ran no faster, and the windows outgrew L2.)
+/// reading the windows ran no faster, and the windows outgrew L2. Making the next block's
+/// conv1 in the same pass as this block's conv4, each column slice of the output read back
+/// from L1, into a whole tensor that the next block's conv2 then read, took 1.02-1.15x (4
+/// alternating pairs): the paired 1x1 layers ran at 42-64 GFLOP/s, no faster than apart, and
+/// the conv2 layers reading that tensor instead of a window in L2 slowed.)
 class BlockInBands {
  public:
   /// Rows a band of every convolution but the first and last is a multiple of: the 4 output
