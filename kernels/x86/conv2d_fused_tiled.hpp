@@ -643,10 +643,13 @@ struct PointwiseTile {
   bool accumulate = false;
   /// Residual at the tile's first output, first output channel, or null; read for whole
   /// tiles only, and with residual_up2 from one row at half resolution (the tile's columns
-  /// start even and lie in one output row).
+  /// start even and lie in one output row) unless residual_vec is given.
   const float* residual = nullptr;
   ptrdiff_t residual_stride = 0;  ///< between output channels
   bool residual_up2 = false;
+  /// With residual_up2, for tiles that span output rows: vector n's residual, first output
+  /// channel (each vector lies in one output row).
+  const float* const* residual_vec = nullptr;
 
   /// A tile over `channels` input rows in_stride apart, weights (OC, channels) read in place,
   /// output rows out_stride apart.
@@ -706,7 +709,13 @@ void pointwise_tile(const PointwiseTile& t) {
       for (int n = 0; n < N; ++n) acc[m][n] = V::fmadd(b, xv[n], acc[m][n]);
     }
   }
-  if (t.residual != nullptr) {
+  if (t.residual_vec != nullptr) {
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m)
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n)
+        acc[m][n] = V::add(acc[m][n], V::load_each_twice(t.residual_vec[n] + m * t.residual_stride));
+  } else if (t.residual != nullptr) {
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       const float* r = t.residual + m * t.residual_stride;
@@ -801,10 +810,15 @@ void conv_pointwise(const Conv2dArgs& a) {
 
   const size_t out_plane = out_channel_stride(a);
   PointwiseTile t = PointwiseTile::over(C, stride, static_cast<ptrdiff_t>(out_plane));
-  // The tiles add the residual as they store when every tile is whole (and, upsampled, lies
-  // in one output row); otherwise it is written into each slice's output first.
+  // The tiles add the residual as they store when every tile is whole (and, upsampled, each
+  // vector lies in one output row; where tiles span rows, from a pointer per vector);
+  // otherwise it is written into each slice's output first. (The pointers against writing
+  // it first, IEA-GAN skips on one Zen 4 core, min of 12 runs: 64 -> 256 at 32x96 0.88-0.92x
+  // the time, 128 -> 256 at 16x48 0.93x.)
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
-                                  (!a.residual_upsample2x || a.width % step == 0);
+                                  (!a.residual_upsample2x || a.width % L == 0);
+  const bool residual_per_vector = a.residual_upsample2x && a.width % step != 0;
+  const float* residual_vec[N];
   const bool prefill_residual = a.residual != nullptr && !tiles_add_residual;
   t.accumulate = a.accumulate || prefill_residual;
   t.residual_up2 = a.residual_upsample2x;
@@ -842,11 +856,13 @@ void conv_pointwise(const Conv2dArgs& a) {
         t.out = out + x;
         if (tiles_add_residual) {
           const size_t p = s0 + x;
-          const size_t at = a.residual_upsample2x
-                                ? p / a.width / 2 * (a.width / 2) + p % a.width / 2
-                                : p;
-          t.residual = a.residual + oc0 * residual_plane + at;
+          const auto up2_at = [&](size_t q) { return q / a.width / 2 * (a.width / 2) + q % a.width / 2; };
+          t.residual = a.residual + oc0 * residual_plane + (a.residual_upsample2x ? up2_at(p) : p);
           t.residual_stride = static_cast<ptrdiff_t>(residual_plane);
+          if (residual_per_vector) {
+            for (int n = 0; n < N; ++n) residual_vec[n] = a.residual + oc0 * residual_plane + up2_at(p + n * L);
+            t.residual_vec = residual_vec;
+          }
         }
         full(t);
       }

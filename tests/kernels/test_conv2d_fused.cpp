@@ -488,6 +488,8 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
   shapes.push_back({3, 2, 4100, 5, 1, false, true, false, true, up});    // rows longer than a slice
   shapes.push_back({3, 3, 4099, 5, 1, false, true, true, true, same});   // odd row, one vector's tail
   shapes.push_back({16, 8, 48, 24, 1, false, true, true, true, up});     // whole tiles: added as they store
+  shapes.push_back({16, 6, 32, 24, 1, false, true, false, true, up});    // tiles across rows: a pointer a vector
+  shapes.push_back({24, 12, 96, 20, 1, false, true, true, false, up});
   shapes.push_back({16, 8, 48, 24, 1, false, true, true, false, same});
   shapes.push_back({16, 64, 192, 32, 1, false, true, false, true, up});  // last block of a stage, 1/16 scale
   shapes.push_back({16, 64, 192, 64, 1, false, true, false, true, same});  // first block of a stage
@@ -507,6 +509,7 @@ TEST_CASE("fused conv: input and residual read as bands of taller tensors") {
   constexpr int margin = 3;
   check_shapes("band",
                {{16, 8, 48, 24, 1, false, true, false, true, up},       // 1x1 whole tiles add the residual
+                {16, 6, 32, 24, 1, false, true, true, true, up},        // and across rows
                 {16, 6, 34, 32, 1, false, true, true, true, up},        // 1x1 residual written first
                 {13, 6, 10, 5, 1, false, true, false, false, same},
                 {16, 36, 96, 32, 1, false, true, false, true, up},      // the IEA-GAN tail's conv4, 1/8 wide
