@@ -1012,8 +1012,8 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
 /// in column slices: the 1x1's tiles write act(x) into a slice buffer that stays in L1
 /// (adding the residual and applying act as they store: 0.93x the time of a pass of its own
 /// over the buffer, min of 12 runs), and the taps' tiles of conv_kxk_by_taps turn it into the
-/// K x K tap rows of that row; once the row is
-/// whole, each output row it reaches gets its shifted taps added. So x never leaves L1, and
+/// K x K tap rows of that row; once the row is whole, each output row it reaches gets its
+/// shifted taps added. So x never leaves L1, and
 /// the band needs no rows of x around it (its K - 1 rows of taps beyond each end go to the
 /// output rows of the bands beside it, which add theirs). On the IEA-GAN tail (16 -> 32 with
 /// the upsampled skip, into 32 -> 1 3x3; bench_conv2d tail/, one Zen 4 core) this took
@@ -1023,8 +1023,9 @@ template <class V, int K>
 void conv1x1_then_taps(const Conv1x1ThenKxkArgs& a) {
   constexpr int L = V::lanes, P = K / 2, KK = K * K;
   constexpr int M1 = V::pointwise_oc, N1 = V::pointwise_vecs, step1 = N1 * L;
-  // Taps of one kernel row per tile: 9 x 2 (AVX-512), 8 x 3 and 4 x 6 for the 1x1 measured
-  // within 3 % of these on the IEA-GAN tail (bench_conv2d tail/, one Zen 4 core).
+  // Taps of one kernel row per tile. All nine taps in one 9 x 2 tile (AVX-512), and 8 x 3 or
+  // 4 x 6 tiles for the 1x1, measured no faster on the IEA-GAN tail (bench_conv2d tail/, one
+  // Zen 4 core, 3 alternating runs each: within the runs' spread).
   constexpr int M2 = K, N2 = K == 3 ? 3 : 2, step2 = N2 * L;
   const Conv2dArgs& f = a.first;
   const int C = f.channels, X = f.out_channels, H = f.height, W = f.width, taps = a.out_channels * KK;
@@ -1067,7 +1068,7 @@ void conv1x1_then_taps(const Conv1x1ThenKxkArgs& a) {
     for (int s0 = 0; s0 < W; s0 += slice) {
       const int width = imin(slice, W - s0);
       activate_slice<V>(in_buf, buf_stride, f, static_cast<ptrdiff_t>(y) * W + s0, width);
-      // x = the 1x1 of the slice, its residual added by the whole tiles as they store and
+      // act(x) of the slice: the 1x1, its residual added by the whole tiles as they store and
       // written first under the last, partial one.
       const int full1 = width / step1 * step1, rem1 = width - full1, rem_vecs1 = div_up(rem1, L);
       for (int b = 0; b < blocks.count; ++b) {
