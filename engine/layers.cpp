@@ -36,6 +36,12 @@ std::string conv_name(int kernel, int in, int out, int height, int width, bool u
                 upsample2x ? " up2" : "", residual);
   return buf;
 }
+
+/// What a convolution adds to its output, for its name: " +=", " +skip", " +skip-up2" or "".
+const char* residual_name(const Residual& residual) {
+  if (residual.data == nullptr) return residual.in_output ? " +=" : "";
+  return residual.upsample2x ? " +skip-up2" : " +skip";
+}
 }  // namespace
 
 Conv2d Conv2d::load(Weights& weights, const std::string& prefix, int in, int out, int kernel,
@@ -72,8 +78,8 @@ kernels::Conv2dArgs Conv2d::shape_args(int height, int width, bool upsample2x) c
   return a;
 }
 
-void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
-                     const ConvInput& input, const Residual& residual, size_t y_channel_stride) const {
+kernels::Conv2dArgs Conv2d::args(const float* x, int height, int width, float* y, const ConvInput& input,
+                                 const Residual& residual, size_t y_channel_stride) const {
   kernels::Conv2dArgs a = shape_args(height, width, input.upsample2x);
   a.in = x;
   a.in_scale = input.scale;
@@ -87,14 +93,15 @@ void Conv2d::forward(const KernelTable& k, const float* x, int height, int width
   a.residual_channel_stride = residual.channel_stride;
   a.out_channel_stride = y_channel_stride;
   a.accumulate = residual.in_output;
+  return a;
+}
+
+void Conv2d::forward(const KernelTable& k, const float* x, int height, int width, float* y,
+                     const ConvInput& input, const Residual& residual, size_t y_channel_stride) const {
+  const kernels::Conv2dArgs a = args(x, height, width, y, input, residual, y_channel_stride);
   const int f = input.upsample2x ? 2 : 1;
-  profiled(
-      [&] {
-        const char* fused = residual.data == nullptr ? (residual.in_output ? " +=" : "")
-                                                     : (residual.upsample2x ? " +skip-up2" : " +skip");
-        return conv_name(kernel, in, out, height, width, input.upsample2x, fused);
-      },
-      2 * macs(f * height, f * width), [&] { k.conv2d_fused(a); });
+  profiled([&] { return conv_name(kernel, in, out, height, width, input.upsample2x, residual_name(residual)); },
+           2 * macs(f * height, f * width), [&] { k.conv2d_fused(a); });
 }
 
 void Conv2d::forward_into(const KernelTable& k, const float* x, int height, int width, const ConvInput& input,
@@ -103,14 +110,7 @@ void Conv2d::forward_into(const KernelTable& k, const float* x, int height, int 
   if (kernel != 1 || input.upsample2x || !next.is_same_padding() || next.in != out || next_input.upsample2x)
     throw std::logic_error("forward_into: a 1x1 into a same-padded convolution of its output");
   kernels::Conv1x1ThenKxkArgs a;
-  a.first = shape_args(height, width, false);
-  a.first.in = x;
-  a.first.in_scale = input.scale;
-  a.first.in_shift = input.shift;
-  a.first.in_channel_stride = input.channel_stride;
-  a.first.residual = residual.data;
-  a.first.residual_upsample2x = residual.upsample2x;
-  a.first.residual_channel_stride = residual.channel_stride;
+  a.first = args(x, height, width, nullptr, input, residual, 0);
   a.scale = next_input.scale;
   a.shift = next_input.shift;
   a.weight = next.weight.data;
@@ -123,8 +123,8 @@ void Conv2d::forward_into(const KernelTable& k, const float* x, int height, int 
   a.rows_below = rows_below;
   profiled(
       [&] {
-        return conv_name(kernel, in, out, height, width, false, residual.upsample2x ? " +skip-up2" : residual.data ? " +skip" : "") +
-               " into " + conv_name(next.kernel, next.in, next.out, height, width, false, "");
+        return conv_name(kernel, in, out, height, width, false, residual_name(residual)) + " into " +
+               conv_name(next.kernel, next.in, next.out, height, width, false, "");
       },
       2 * (macs(height, width) + next.macs(height, width)), [&] { k.conv1x1_then_kxk(a); });
 }

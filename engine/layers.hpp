@@ -105,6 +105,9 @@ struct Conv2d {
  private:
   /// The kernel's arguments but for the tensors: channels, sizes, weights.
   kernels::Conv2dArgs shape_args(int height, int width, bool upsample2x) const;
+  /// The kernel's arguments for forward's.
+  kernels::Conv2dArgs args(const float* x, int height, int width, float* y, const ConvInput& input,
+                           const Residual& residual, size_t y_channel_stride) const;
 };
 
 /// ConvTranspose2d in PyTorch layout (in, out, k, k), bias optional.

@@ -65,10 +65,6 @@ void conv2d_fused_f32_ref(const Conv2dArgs& a) {
   }
 }
 
-}  // namespace pxdgen::kernels
-
-namespace pxdgen::kernels {
-
 void conv1x1_then_kxk_f32_ref(const Conv1x1ThenKxkArgs& a) {
   const Conv2dArgs& f = a.first;
   const int h = f.height, w = f.width, channels = f.out_channels, k = a.kernel, pad = k / 2;
@@ -86,7 +82,7 @@ void conv1x1_then_kxk_f32_ref(const Conv1x1ThenKxkArgs& a) {
     for (int r = -a.rows_above; r < h + a.rows_below; ++r) {
       float* row = a.out + o * out_stride + static_cast<ptrdiff_t>(r) * w;
       for (int col = 0; col < w; ++col) {
-        float sum = r >= 0 && r < h && a.bias != nullptr ? a.bias[o] : 0.0f;
+        double sum = r >= 0 && r < h && a.bias != nullptr ? a.bias[o] : 0.0;  // as in conv2d_f32
         for (int c = 0; c < channels; ++c)
           for (int ky = 0; ky < k; ++ky) {
             const int y = r + ky - pad;
@@ -94,11 +90,11 @@ void conv1x1_then_kxk_f32_ref(const Conv1x1ThenKxkArgs& a) {
             for (int kx = 0; kx < k; ++kx) {
               const int xx = col + kx - pad;
               if (xx < 0 || xx >= w) continue;
-              sum += a.weight[((static_cast<size_t>(o) * channels + c) * k + ky) * k + kx] *
+              sum += static_cast<double>(a.weight[((static_cast<size_t>(o) * channels + c) * k + ky) * k + kx]) *
                      x[c * plane + static_cast<size_t>(y) * w + xx];
             }
           }
-        row[col] += sum;
+        row[col] += static_cast<float>(sum);
       }
     }
 }

@@ -1013,9 +1013,9 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
 /// (adding the residual and applying act as they store: 0.93x the time of a pass of its own
 /// over the buffer, min of 12 runs), and the taps' tiles of conv_kxk_by_taps turn it into the
 /// K x K tap rows of that row; once the row is whole, each output row it reaches gets its
-/// shifted taps added. So x never leaves L1, and
-/// the band needs no rows of x around it (its K - 1 rows of taps beyond each end go to the
-/// output rows of the bands beside it, which add theirs). On the IEA-GAN tail (16 -> 32 with
+/// shifted taps added. So x never leaves L1, and the band needs no rows of x around it (its
+/// K - 1 rows of taps beyond each end go to the output rows of the bands beside it, which add
+/// theirs). On the IEA-GAN tail (16 -> 32 with
 /// the upsampled skip, into 32 -> 1 3x3; bench_conv2d tail/, one Zen 4 core) this took
 /// 0.71-0.73x the time of the two convolutions apart on a whole 256 x 768 image, and about
 /// the same on one 16-row band in cache; over an event, 0.92-0.97x (5 alternating pairs).

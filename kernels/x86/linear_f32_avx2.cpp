@@ -79,8 +79,9 @@ void linear_f32_avx2(const float* x, int rows, int in, const float* weight, cons
   // reading all 40 rows' 80 KB from L2, bench_linear on one Zen 4 core, 3 alternating runs:
   // 40 x 256 -> 24576 16.3 ms against 21.4-23.3 (one run 23.5), -> 512 0.31 against
   // 0.41-0.49 ms, -> 128 80 against 107 us; each output the same sum as before, bit for bit.)
-  const int block_outputs = std::max(1, kBlockWeightBytes / static_cast<int>(std::max<size_t>(1, in * sizeof(float))));
-  const int group_rows = std::max(kRows, kGroupInputBytes / std::max(1, in * static_cast<int>(sizeof(double))) / kRows * kRows);
+  const int row_floats = std::max(1, in);
+  const int block_outputs = std::max(1, kBlockWeightBytes / static_cast<int>(sizeof(float)) / row_floats);
+  const int group_rows = std::max(kRows, kGroupInputBytes / static_cast<int>(sizeof(double)) / row_floats / kRows * kRows);
   for (int o0 = 0; o0 < out; o0 += block_outputs) {
     const int o1 = std::min(out, o0 + block_outputs);
     for (int r0 = 0; r0 < rows; r0 += group_rows) {
