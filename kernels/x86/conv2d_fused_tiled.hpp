@@ -3,8 +3,8 @@
 /// The register-tiled body of the fused convolution (kernels/conv2d.hpp), written once over a
 /// vector traits struct V (kernels/x86/simd_avx2.hpp, simd_avx512.hpp) so every ISA runs the
 /// same logic. V provides the vector type and operations (vec, lanes, zero, set1, load, store,
-/// broadcast, fmadd, add, sub, max, load_partial, store_partial, load_each_twice, interleave,
-/// deinterleave, split4) and the tile shapes:
+/// broadcast, fmadd, add, sub, max, load_partial, store_partial, stream, fence, load_each_twice,
+/// load_halves_each_twice, interleave, deinterleave, split4) and the tile shapes:
 ///   wide_oc x wide_vecs     output channels x vectors of one output row, the general tile;
 ///   short_oc x short_vecs   the same for rows of at most short_vecs vectors, so one tile
 ///                           spans the row and each weight is read once per row;
@@ -650,10 +650,15 @@ struct PointwiseTile {
   /// With residual_up2, for tiles that span output rows: vector n's residual, first output
   /// channel (each vector lies in one output row).
   const float* const* residual_vec = nullptr;
+  /// The same for tiles whose vectors span output rows: half h of vector n from
+  /// residual_halves[2 n + h] (each half in one output row).
+  const float* const* residual_halves = nullptr;
   /// If not null, the tile stores max(0, y * out_scale[m] + out_shift[m]) of each sum y
   /// (after the residual and what it accumulates onto): the next layer's activation.
   const float* out_scale = nullptr;
   const float* out_shift = nullptr;
+  /// Whole vectors are written past the caches (V::stream; the output aligned to vectors).
+  bool stream = false;
 
   /// A tile over `channels` input rows in_stride apart, weights (OC, channels) read in place,
   /// output rows out_stride apart.
@@ -713,7 +718,14 @@ void pointwise_tile(const PointwiseTile& t) {
       for (int n = 0; n < N; ++n) acc[m][n] = V::fmadd(b, xv[n], acc[m][n]);
     }
   }
-  if (t.residual_vec != nullptr) {
+  if (t.residual_halves != nullptr) {
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m)
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n)
+        acc[m][n] = V::add(acc[m][n], V::load_halves_each_twice(t.residual_halves[2 * n] + m * t.residual_stride,
+                                                               t.residual_halves[2 * n + 1] + m * t.residual_stride));
+  } else if (t.residual_vec != nullptr) {
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m)
 #pragma GCC unroll 16
@@ -747,6 +759,20 @@ void pointwise_tile(const PointwiseTile& t) {
           V::store(out + n * L, y);
         else
           V::store_partial(out + n * L, y, valid);
+      }
+    }
+    return;
+  }
+  if (t.stream) {
+#pragma GCC unroll 16
+    for (int m = 0; m < M; ++m) {
+      float* out = t.out + m * t.out_stride;
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) {
+        if (n == N - 1 && t.tail < L)
+          V::store_partial(out + n * L, acc[m][n], t.tail);
+        else
+          V::stream(out + n * L, acc[m][n]);
       }
     }
     return;
@@ -813,9 +839,14 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// Zen 1: the hardware prefetchers already follow its few runs); staging the output slice in
 /// a packed buffer; slices of 1024, 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192
 /// of now took 4 % less time over the 1x1 layers of an IEA-GAN event, most where the channels
-/// are many and the runs per channel short. Non-temporal stores of the output, skipping the read
-/// for ownership, took 16->32 at 256x768 from 45 to 62-66 GFLOP/s on Zen 4 but left the
-/// event's time unchanged: the engine's bands write a few MB at a time, which stay in cache.)
+/// are many and the runs per channel short.)
+/// An output of kStreamedOutputBytes or more that is written, not added to, is stored past
+/// the caches (V::stream): it would leave them before anything reads it, and such a store
+/// skips the read for ownership: on one Zen 4 core, outputs on cache lines, min of 36 runs,
+/// 16 -> 32 at 256x768 (25 MB) 0.79x the time on AVX-512 and 0.91x on AVX2, 32 -> 64 at
+/// 128x384 (12.6 MB) 0.80x and 0.85x. The engine's bands write at most a few MB at a time and
+/// read them back soon, from cache: they keep plain stores.
+constexpr size_t kStreamedOutputBytes = 8u << 20;
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
@@ -834,17 +865,23 @@ void conv_pointwise(const Conv2dArgs& a) {
   const size_t out_plane = out_channel_stride(a);
   PointwiseTile t = PointwiseTile::over(C, stride, static_cast<ptrdiff_t>(out_plane));
   // The tiles add the residual as they store when every tile is whole (and, upsampled, each
-  // vector lies in one output row; where tiles span rows, from a pointer per vector);
+  // vector, or half vector, lies in one output row; where tiles span rows, from a pointer per
+  // vector or half);
   // otherwise it is written into each slice's output first. (The pointers against writing
   // it first, IEA-GAN skips on one Zen 4 core, min of 12 runs: 64 -> 256 at 32x96 0.88-0.92x
-  // the time, 128 -> 256 at 16x48 0.93x.)
+  // the time, 128 -> 256 at 16x48 0.93x.) Where rows end mid-vector but on a half vector
+  // (AVX-512 rows of 24), from a pointer per half: 128 -> 512 at 8x24 0.85x (min of 36).
+  const bool residual_per_half = a.residual_upsample2x && a.width % L != 0 && a.width % (L / 2) == 0;
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
-                                  (!a.residual_upsample2x || a.width % L == 0);
+                                  (!a.residual_upsample2x || a.width % L == 0 || residual_per_half);
   const bool residual_per_vector = a.residual_upsample2x && a.width % step != 0;
   const float* residual_vec[N];
+  const float* residual_half[2 * N];
   const bool prefill_residual = a.residual != nullptr && !tiles_add_residual;
   t.accumulate = a.accumulate || prefill_residual;
   t.residual_up2 = a.residual_upsample2x;
+  t.stream = !t.accumulate && static_cast<size_t>(OC) * out_plane * sizeof(float) >= kStreamedOutputBytes &&
+             reinterpret_cast<uintptr_t>(a.out) % (L * sizeof(float)) == 0 && out_plane % L == 0;
   const size_t in_plane = in_channel_stride(a), residual_plane = residual_channel_stride(a);
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
@@ -882,7 +919,10 @@ void conv_pointwise(const Conv2dArgs& a) {
           const auto up2_at = [&](size_t q) { return q / a.width / 2 * (a.width / 2) + q % a.width / 2; };
           t.residual = a.residual + oc0 * residual_plane + (a.residual_upsample2x ? up2_at(p) : p);
           t.residual_stride = static_cast<ptrdiff_t>(residual_plane);
-          if (residual_per_vector) {
+          if (residual_per_half) {
+            for (int h = 0; h < 2 * N; ++h) residual_half[h] = a.residual + oc0 * residual_plane + up2_at(p + h * L / 2);
+            t.residual_halves = residual_half;
+          } else if (residual_per_vector) {
             for (int n = 0; n < N; ++n) residual_vec[n] = a.residual + oc0 * residual_plane + up2_at(p + n * L);
             t.residual_vec = residual_vec;
           }
@@ -897,6 +937,7 @@ void conv_pointwise(const Conv2dArgs& a) {
       }
     }
   }
+  if (t.stream) V::fence();
 }
 
 /// The weights of the taps' 1x1, [tap][channel] (tap = oc K^2 + ky K + kx), from (taps / K^2,

@@ -30,6 +30,9 @@ struct SimdAvx2 {
   static vec set1(float x) { return _mm256_set1_ps(x); }
   static vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+  /// Non-temporal store (p aligned to a vector), past the caches; fence() orders such stores.
+  static void stream(float* p, vec v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
@@ -45,6 +48,13 @@ struct SimdAvx2 {
   static vec load_each_twice(const float* p) {
     return _mm256_permutevar_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(p)),
                                 _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  }
+
+  /// lo0 lo0 lo1 lo1 hi0 hi0 hi1 hi1: each half of a vector from a row of its own.
+  static vec load_halves_each_twice(const float* lo, const float* hi) {
+    const __m128 both = _mm_castpd_ps(
+        _mm_loadh_pd(_mm_load_sd(reinterpret_cast<const double*>(lo)), reinterpret_cast<const double*>(hi)));
+    return _mm256_permutevar_ps(_mm256_set_m128(both, both), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
   }
 
   /// lo = e0 o0 e1 o1 e2 o2 e3 o3, hi = e4 o4 ... e7 o7: two column phases back to a row.

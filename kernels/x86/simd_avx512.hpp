@@ -49,6 +49,9 @@ struct SimdAvx512 {
   static vec set1(float x) { return _mm512_set1_ps(x); }
   static vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  /// Non-temporal store (p aligned to a vector), past the caches; fence() orders such stores.
+  static void stream(float* p, vec v) { _mm512_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
@@ -63,6 +66,13 @@ struct SimdAvx512 {
   static vec load_each_twice(const float* p) {
     return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
                                  _mm512_castps256_ps512(_mm256_loadu_ps(p)));
+  }
+
+  /// lo0 lo0 ... lo3 lo3 hi0 hi0 ... hi3 hi3: each half of a vector from a row of its own.
+  static vec load_halves_each_twice(const float* lo, const float* hi) {
+    const __m256 both = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+    return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                                 _mm512_castps256_ps512(both));
   }
 
   /// lo = e0 o0 ... e7 o7, hi = e8 o8 ... e15 o15.

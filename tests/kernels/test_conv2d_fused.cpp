@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -56,6 +57,13 @@ struct SimdPortable16 {
     return r;
   }
   static void store(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
+  static inline size_t streamed = 0;  ///< vectors stored by stream()
+  static void stream(float* p, const vec& v) {
+    REQUIRE(reinterpret_cast<uintptr_t>(p) % sizeof v == 0);
+    store(p, v);
+    ++streamed;
+  }
+  static void fence() {}
   static vec broadcast(const float* p) { return set1(*p); }
   static vec fmadd(const vec& a, const vec& b, const vec& c) { return a * b + c; }
   static vec add(const vec& a, const vec& b) { return a + b; }
@@ -70,6 +78,11 @@ struct SimdPortable16 {
   static vec load_each_twice(const float* p) {
     vec r;
     for (int i = 0; i < 16; ++i) r[i] = p[i / 2];
+    return r;
+  }
+  static vec load_halves_each_twice(const float* lo, const float* hi) {
+    vec r;
+    for (int i = 0; i < 16; ++i) r[i] = i < 8 ? lo[i / 2] : hi[(i - 8) / 2];
     return r;
   }
   static void interleave(const vec& even, const vec& odd, vec& lo, vec& hi) {
@@ -210,12 +223,16 @@ struct Problem {
     return a;
   }
 
+  /// The output starts on a cache line, so the 1x1 may store past the caches (it does so only
+  /// there). Guard words after it catch stores past its end.
   std::vector<float> run(ConvFn fn) const {
-    // Guard words after the output catch stores past its end.
-    std::vector<float> out(out0);
-    out.resize(out0.size() + 64, 12345.0f);
-    fn(args(out.data()));
-    return out;
+    constexpr size_t kLine = 16;
+    std::vector<float> buffer(out0.size() + 64 + kLine, 12345.0f);
+    const size_t first = (kLine - reinterpret_cast<uintptr_t>(buffer.data()) / sizeof(float) % kLine) % kLine;
+    std::copy(out0.begin(), out0.end(), buffer.begin() + static_cast<ptrdiff_t>(first));
+    fn(args(buffer.data() + first));
+    return std::vector<float>(buffer.begin() + static_cast<ptrdiff_t>(first),
+                              buffer.begin() + static_cast<ptrdiff_t>(first + out0.size() + 64));
   }
 };
 
@@ -453,6 +470,21 @@ TEST_CASE("fused conv: 1x1 column slices and their tails") {
   check_shapes("1x1 slices", shapes);
 }
 
+TEST_CASE("fused conv: 1x1 outputs large enough to be stored past the caches") {
+  // Written, not added to, and at least kStreamedOutputBytes: the whole vectors are streamed.
+  const std::vector<Shape> shapes = {
+      {16, 256, 256, 32, 1, false, true, false, true, Residual::upsampled},  // whole tiles add the skip
+      {16, 17, 3856, 32, 1, false, true, false, true},  // the plane ends in a tile of one vector
+  };
+#if defined(PXDGEN_TEST_X86)
+  SimdPortable16::streamed = 0;
+#endif
+  check_shapes("1x1 streamed", shapes);
+#if defined(PXDGEN_TEST_X86)
+  CHECK(SimdPortable16::streamed > 0);
+#endif
+}
+
 TEST_CASE("fused conv: one or two output channels, by their taps") {
   // KxK to 1 or 2 channels runs as a 1x1 to the K x K taps per input row, then shifted sums:
   // rows that span several column slices and end mid-tile, single rows and columns, the
@@ -489,6 +521,9 @@ TEST_CASE("fused conv: residual added, at the output size and upsampled from hal
   shapes.push_back({3, 3, 4099, 5, 1, false, true, true, true, same});   // odd row, one vector's tail
   shapes.push_back({16, 8, 48, 24, 1, false, true, true, true, up});     // whole tiles: added as they store
   shapes.push_back({16, 6, 32, 24, 1, false, true, false, true, up});    // tiles across rows: a pointer a vector
+  shapes.push_back({16, 8, 24, 40, 1, false, true, false, true, up});    // vectors across rows: a pointer a half (16 lanes)
+  shapes.push_back({16, 4, 12, 24, 1, false, true, true, true, up});     // the same on 8 lanes
+  shapes.push_back({128, 8, 24, 512, 1, false, true, false, true, up});  // the IEA-GAN's 8x24 skip
   shapes.push_back({24, 12, 96, 20, 1, false, true, true, false, up});
   shapes.push_back({16, 8, 48, 24, 1, false, true, true, false, same});
   shapes.push_back({16, 64, 192, 32, 1, false, true, false, true, up});  // last block of a stage, 1/16 scale
