@@ -865,12 +865,11 @@ void conv_pointwise(const Conv2dArgs& a) {
   const size_t out_plane = out_channel_stride(a);
   PointwiseTile t = PointwiseTile::over(C, stride, static_cast<ptrdiff_t>(out_plane));
   // The tiles add the residual as they store when every tile is whole (and, upsampled, each
-  // vector, or half vector, lies in one output row; where tiles span rows, from a pointer per
-  // vector or half);
-  // otherwise it is written into each slice's output first. (The pointers against writing
-  // it first, IEA-GAN skips on one Zen 4 core, min of 12 runs: 64 -> 256 at 32x96 0.88-0.92x
-  // the time, 128 -> 256 at 16x48 0.93x.) Where rows end mid-vector but on a half vector
-  // (AVX-512 rows of 24), from a pointer per half: 128 -> 512 at 8x24 0.85x (min of 36).
+  // vector or half vector lies in one output row; where tiles span rows, they read it through
+  // a pointer per vector or per half); otherwise it is written into each slice's output
+  // first. (The pointers against writing it first, IEA-GAN skips on one Zen 4 core, min of 12
+  // runs: 64 -> 256 at 32x96 0.88-0.92x the time, 128 -> 256 at 16x48 0.93x; a pointer per
+  // half where rows end mid-vector, AVX-512 rows of 24: 128 -> 512 at 8x24 0.85x, min of 36.)
   const bool residual_per_half = a.residual_upsample2x && a.width % L != 0 && a.width % (L / 2) == 0;
   const bool tiles_add_residual = a.residual != nullptr && plane % step == 0 &&
                                   (!a.residual_upsample2x || a.width % L == 0 || residual_per_half);
