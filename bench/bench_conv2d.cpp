@@ -31,6 +31,7 @@
 
 #include "kernels/conv2d.hpp"
 #include "kernels/reference/reference.hpp"
+#include "kernels/tensor_memory.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PXDGEN_BENCH_X86 1
@@ -101,20 +102,10 @@ const Shape kShapes[] = {
     {"wgan", 32, 128, 384, 1, 5, true, true},
 };
 
-/// Tensors start on a cache line, as a framework's own allocations do (and as the 1x1's
-/// stores past the caches need, see kStreamedOutputBytes).
-template <class T>
-struct CacheLineAllocator {
-  using value_type = T;
-  CacheLineAllocator() = default;
-  template <class U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
-  bool operator==(const CacheLineAllocator&) const { return true; }
-  bool operator!=(const CacheLineAllocator&) const { return false; }
-};
-using Floats = std::vector<float, CacheLineAllocator<float>>;
+/// Tensors in the memory the engine gives its activations (kernels/tensor_memory.hpp): on a
+/// cache line, as the 1x1's stores past the caches need (see kStreamedOutputBytes), and on
+/// huge pages where large. oneDNN's tensors get the same memory.
+using Floats = std::vector<float, k::TensorAllocator<float>>;
 
 Floats random_vector(size_t n, float sd, float mean, unsigned seed) {
   std::mt19937 rng(seed);
@@ -218,7 +209,10 @@ void run_onednn(benchmark::State& state, const Shape& s) {
   memory user_wei({{OC, C, K, K}, dt::f32, tag::oihw}, eng, d.weight.data());
   memory user_dst({{1, OC, H, W}, dt::f32, tag::nchw}, eng, d.out.data());
   memory bias_mem(bias_md, eng, d.bias.data());
-  memory src_mem(pd.src_desc(), eng), wei_mem(pd.weights_desc(), eng), dst_mem(pd.dst_desc(), eng);
+  Floats src_data(pd.src_desc().get_size() / sizeof(float)), wei_data(pd.weights_desc().get_size() / sizeof(float)),
+      dst_data(pd.dst_desc().get_size() / sizeof(float));
+  memory src_mem(pd.src_desc(), eng, src_data.data()), wei_mem(pd.weights_desc(), eng, wei_data.data()),
+      dst_mem(pd.dst_desc(), eng, dst_data.data());
   reorder(user_src, src_mem).execute(strm, user_src, src_mem);
   reorder(user_wei, wei_mem).execute(strm, user_wei, wei_mem);
   reorder(user_dst, dst_mem).execute(strm, user_dst, dst_mem);

@@ -8,6 +8,7 @@
 
 #include "engine/weights.hpp"
 #include "kernels/conv2d.hpp"
+#include "kernels/tensor_memory.hpp"
 #include "pxdgen/pxdgen.hpp"
 
 namespace pxdgen {
@@ -23,7 +24,7 @@ class Workspace {
   }
 
  private:
-  std::vector<std::vector<float>> buffers_;
+  std::vector<std::vector<float, kernels::TensorAllocator<float>>> buffers_;
 };
 
 /// The kernels a backend runs: the reference backend the oracle loops, the fast backend

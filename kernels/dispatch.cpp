@@ -4,12 +4,12 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 
 #include "kernels/conv2d.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/reference/reference.hpp"
+#include "kernels/tensor_memory.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PXDGEN_KERNELS_X86 1
@@ -95,21 +95,21 @@ namespace x86 {
 
 void* kernel_scratch(size_t bytes) {
   struct Buffer {
-    struct Free {
-      void operator()(void* p) const { ::operator delete(p, std::align_val_t(64)); }
-    };
-    std::unique_ptr<void, Free> data;
+    void* data = nullptr;
     size_t size = 0;
+    ~Buffer() { free_tensor_memory(data, size); }
   };
   thread_local Buffer buffer;
   if (bytes > buffer.size) {
     // Grow geometrically so a thread that walks up the layer sizes reallocates only a few times.
     const size_t size = bytes + bytes / 2;
-    buffer.data.reset();
-    buffer.data.reset(::operator new(size, std::align_val_t(64)));
+    free_tensor_memory(buffer.data, buffer.size);
+    buffer.data = nullptr;
+    buffer.size = 0;
+    buffer.data = allocate_tensor_memory(size);
     buffer.size = size;
   }
-  return buffer.data.get();
+  return buffer.data;
 }
 
 }  // namespace x86
