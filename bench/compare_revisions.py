@@ -14,8 +14,8 @@ BASE and HEAD are git revisions; HEAD defaults to the working tree (built into b
 scripts/build.sh does). Revisions are exported with `git archive` and built in
 build/revisions/<commit>, kept for the next comparison. --filter picks kernel benchmarks of
 pxdgen_bench_conv2d (Google Benchmark names, e.g. 'k1/16->64/.*avx512f$'); --event times
-whole events of the built-in model (`pxdgen bench -n 1`) instead. Each run is pinned to
-core 0 where taskset exists.
+whole events instead (`pxdgen bench -n 1`, of the built-in model or of --model M.pxdg).
+Each run is pinned to core 0 where taskset exists.
 """
 import argparse
 import json
@@ -89,9 +89,13 @@ def time_kernels(build_dir, pattern, min_time):
     return times
 
 
-def time_event(build_dir):
-    out = run(pinned([os.path.join(build_dir, "pxdgen"), "bench", "-n", "1", "--threads", "1", "--json"]))
-    return {"event (built-in model, 1 thread)": json.loads(out)["seconds_per_event"]["min"]}
+def time_event(build_dir, model):
+    cmd = [os.path.join(build_dir, "pxdgen"), "bench", "-n", "1", "--threads", "1", "--json"]
+    if model:
+        cmd += ["-m", model]
+    out = run(pinned(cmd))
+    name = f"event ({os.path.basename(model) if model else 'built-in model'}, 1 thread)"
+    return {name: json.loads(out)["seconds_per_event"]["min"]}
 
 
 def format_seconds(s):
@@ -107,12 +111,18 @@ def main():
     parser.add_argument("head", nargs="?", help="git revision (default: the working tree)")
     parser.add_argument("--filter", default="avx512f$|avx2$", help="regex of pxdgen_bench_conv2d benchmarks")
     parser.add_argument("--event", action="store_true", help="time whole events instead of kernels")
+    parser.add_argument("--model", help="with --event: this model file instead of the built-in model")
     parser.add_argument("--rounds", type=int, default=12, help="runs of each side, alternating (default 12)")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per kernel benchmark run")
     parser.add_argument("--json", help="also write the minima and ratios here")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.model and not args.event:
+        parser.error("--model needs --event")
+    if args.model and not os.path.isfile(args.model):
+        parser.error(f"no such model file: {args.model}")
+    model = os.path.abspath(args.model) if args.model else None
 
     try:
         sides = {"base": build_revision(args.base), "head": build_revision(args.head)}
@@ -120,7 +130,7 @@ def main():
         for r in range(args.rounds):
             # Alternate which side goes first, so neither always follows the other's caches.
             for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
-                times = time_event(sides[side]) if args.event else time_kernels(sides[side], args.filter, args.min_time)
+                times = time_event(sides[side], model) if args.event else time_kernels(sides[side], args.filter, args.min_time)
                 for name, t in times.items():
                     runs[side].setdefault(name, []).append(t)
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
