@@ -845,12 +845,15 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// skips the read for ownership: on one Zen 4 core, outputs on cache lines, min of 36 runs,
 /// 16 -> 32 at 256x768 (25 MB) 0.79x the time on AVX-512 and 0.91x on AVX2, 32 -> 64 at
 /// 128x384 (12.6 MB) 0.80x and 0.85x. What counts is the tensor the output lies in, so a band
-/// of rows written into a whole tensor that large streams too: the IEA-GAN's block output 32 ->
-/// 64 at 128x384, written 16 rows at a time and read by the next block only once whole, took
-/// 84.5 ms an event instead of 95.7, all layers of the event 2091 ms against 2099 (sums of
-/// per-layer minima, 4 alternating runs). The bands the engine reads back soon lie in windows
-/// smaller than that and keep plain stores.
-constexpr size_t kStreamedOutputBytes = 8u << 20;
+/// of rows written into a whole tensor that large streams too: the IEA-GAN's block outputs,
+/// written 16 rows at a time and read by the next block only once whole. Their 32 -> 64 at
+/// 128x384 took 84.5 ms an event instead of 95.7 (sums of per-layer minima, 4 alternating
+/// runs); from 4 MiB rather than 8, 64 -> 128 at 64x192 (6.3 MB) 79.3 ms instead of 93.4 on
+/// AVX-512 and 89.8 instead of 100.2 on AVX2, all layers 2092 against 2117 ms and 2375 against
+/// 2393. From 2 MiB, 64 -> 256 at 32x96 (3.1 MB) gained as much as the block after it lost
+/// reading it back (AVX2: 4 ms against 8). The bands the engine reads back soon lie in
+/// windows smaller than that and keep plain stores.
+constexpr size_t kStreamedOutputBytes = 4u << 20;
 template <class V, int M, int N>
 void conv_pointwise(const Conv2dArgs& a) {
   constexpr int L = V::lanes, step = N * L;
