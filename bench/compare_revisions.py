@@ -130,7 +130,10 @@ def main():
         for r in range(args.rounds):
             # Alternate which side goes first, so neither always follows the other's caches.
             for side in (("base", "head") if r % 2 == 0 else ("head", "base")):
-                times = time_event(sides[side], model) if args.event else time_kernels(sides[side], args.filter, args.min_time)
+                if args.event:
+                    times = time_event(sides[side], model)
+                else:
+                    times = time_kernels(sides[side], args.filter, args.min_time)
                 for name, t in times.items():
                     runs[side].setdefault(name, []).append(t)
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)

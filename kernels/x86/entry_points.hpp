@@ -43,9 +43,10 @@ void conv2d_forced_f32_avx512(const Conv2dArgs& args, ConvAlgorithm algorithm);
 void linear_f32_avx2(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                      float* y);
 
-/// A 64-byte aligned buffer of at least `bytes` (kernels/tensor_memory.hpp), owned by the calling thread and reused by its
-/// next call; lives in the baseline-ISA dispatch unit so no standard-library code built with
-/// wider ISA flags can be shared with (and picked by the linker for) other units.
+/// A 64-byte aligned buffer of at least `bytes` (kernels/tensor_memory.hpp), owned by the
+/// calling thread and reused by its next call; lives in the baseline-ISA dispatch unit so no
+/// standard-library code built with wider ISA flags can be shared with (and picked by the
+/// linker for) other units.
 void* kernel_scratch(size_t bytes);
 
 }  // namespace pxdgen::kernels::x86
