@@ -16,7 +16,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <new>
 #include <random>
 #include <string>
 #include <unordered_map>

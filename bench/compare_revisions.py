@@ -33,8 +33,8 @@ class Failure(Exception):
     pass
 
 
-def run(cmd, **kwargs):
-    result = subprocess.run(cmd, cwd=kwargs.pop("cwd", ROOT), text=True, capture_output=True, **kwargs)
+def run(cmd):
+    result = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
     if result.returncode != 0:
         raise Failure(f"{' '.join(cmd)} failed (exit {result.returncode}):\n{result.stderr.strip()[-2000:]}")
     return result.stdout
