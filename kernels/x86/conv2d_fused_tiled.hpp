@@ -659,6 +659,15 @@ struct PointwiseTile {
   const float* out_shift = nullptr;
   /// Whole vectors are written past the caches (V::stream; the output aligned to vectors).
   bool stream = false;
+  /// For pointwise_tile<V, M, N, true>: the input's channel 0 at the tile's first column,
+  /// rows raw_stride apart, and its batch norm: the tile computes with max(0, x in_scale[c] +
+  /// in_shift[c]) of what it reads and writes that to `activated` (where `in` points, rows
+  /// in_stride apart) for the output-channel blocks after it.
+  const float* raw = nullptr;
+  ptrdiff_t raw_stride = 0;
+  float* activated = nullptr;
+  const float* in_scale = nullptr;
+  const float* in_shift = nullptr;
 
   /// A tile over `channels` input rows in_stride apart, weights (OC, channels) read in place,
   /// output rows out_stride apart.
@@ -685,7 +694,7 @@ inline void pin_value(T& v) {
 /// a fixed offset: the pointer is made opaque every channel so the compiler addresses the M
 /// rows as base + offset instead of stepping M separate pointers (M more adds per channel in
 /// a loop that has few slots to spare besides its M x N FMAs).
-template <class V, int M, int N>
+template <class V, int M, int N, bool kActivates = false>
 void pointwise_tile(const PointwiseTile& t) {
   using vec = typename V::vec;
   constexpr int L = V::lanes;
@@ -705,12 +714,28 @@ void pointwise_tile(const PointwiseTile& t) {
   const float* x = t.in;
   const float* w = t.w;
   const ptrdiff_t xs = t.in_stride;
+  const float* raw = t.raw;
+  const ptrdiff_t raw_stride = t.raw_stride;
+  float* activated = t.activated;
+  const float* scale = t.in_scale;
+  const float* shift = t.in_shift;
 #pragma GCC unroll 2
   for (int c = 0; c < t.channels; ++c, x += xs, ++w) {
     pin_pointer(w);
     vec xv[N];
+    if constexpr (kActivates) {
+      const vec s = V::broadcast(scale + c), h = V::broadcast(shift + c);
 #pragma GCC unroll 16
-    for (int n = 0; n < N; ++n) xv[n] = V::load(x + n * L);
+      for (int n = 0; n < N; ++n) {
+        xv[n] = V::max(V::fmadd(V::load(raw + n * L), s, h), V::zero());
+        V::store(activated + n * L, xv[n]);
+      }
+      raw += raw_stride;
+      activated += xs;
+    } else {
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) xv[n] = V::load(x + n * L);
+    }
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       const vec b = V::broadcast(w + w_off[m]);
@@ -785,16 +810,16 @@ void pointwise_tile(const PointwiseTile& t) {
   }
 }
 
-/// pointwise_tile<V, m, n> for m <= M, n <= N.
-template <class V, int M, int N>
+/// pointwise_tile<V, m, n, kActivates> for m <= M, n <= N.
+template <class V, int M, int N, bool kActivates = false>
 PointwiseFn pointwise_tile_fn(int m, int n) {
   if constexpr (M > 1) {
-    if (m < M) return pointwise_tile_fn<V, M - 1, N>(m, n);
+    if (m < M) return pointwise_tile_fn<V, M - 1, N, kActivates>(m, n);
   }
   if constexpr (N > 1) {
-    if (n < N) return pointwise_tile_fn<V, M, N - 1>(m, n);
+    if (n < N) return pointwise_tile_fn<V, M, N - 1, kActivates>(m, n);
   }
-  return &pointwise_tile<V, M, N>;
+  return &pointwise_tile<V, M, N, kActivates>;
 }
 
 /// Columns per slice of a 1x1 over `plane` columns of `channels` channels with tiles `step`
@@ -822,10 +847,17 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// 1x1 without upsampling: out(OC, P) = W(OC, C) act(in)(C, P) over the flattened plane, in
 /// slices of columns. Each slice is activated into a small buffer that stays in L1 while every
 /// output-channel block sweeps it, so the input is read from memory once and the output
-/// written once; the tiles add a residual as they store (or, where the plane ends in a
-/// partial tile, it is written into the slice's output first). The planes are often a
-/// multiple of 4 KiB apart, so read in place every channel's run would fall into the same L1
-/// sets; the copy packs them. The C runs a slice reads are too many interleaved streams for
+/// written once. Where the tile has registers to spare (V::pointwise_activates_in_tile), the
+/// first block's tiles activate the slice themselves, writing the buffer as they go, so those
+/// loads and stores run beside its FMAs instead of in a pass of their own: AVX-512 on one Zen 4
+/// core, min of 4 alternating runs, 128 -> 32 at 64x192 and 64 -> 16 at 128x384 0.94x the
+/// time, the 1x1 layers of an IEA-GAN event 699 against 718 ms (sums of per-layer minima, 3
+/// alternating runs), only 16 -> 64 at 128x384 over a whole tensor slower (1.06x). AVX2's
+/// 4 x 3 tile has no registers left for the batch norm: 1.01-1.08x the time there. The tiles
+/// add a residual as they store (or, where the plane ends in a partial tile, it is written
+/// into the slice's output first). The planes are often a multiple of 4 KiB apart, so read in
+/// place by every block each channel's run would fall into the same L1 sets; the copy packs
+/// them. The C runs a slice reads are too many interleaved streams for
 /// the hardware prefetchers, so the tiles of each slice prefetch the input of a slice further
 /// on. (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1
 /// shape of the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and
@@ -891,10 +923,18 @@ void conv_pointwise(const Conv2dArgs& a) {
   const size_t in_plane = in_channel_stride(a), residual_plane = residual_channel_stride(a);
   const float zeros[kMaxTileOc] = {};
   const int tiles_per_slice = blocks.count * div_up(slice, step);
+  const bool tiles_activate = V::pointwise_activates_in_tile && a.in_scale != nullptr;
+  t.raw_stride = static_cast<ptrdiff_t>(in_plane);
+  t.in_scale = a.in_scale;
+  t.in_shift = a.in_shift;
   Prefetch in_ahead;
   for (size_t s0 = 0; s0 < plane; s0 += slice) {
     const int width = static_cast<int>(plane - s0 < static_cast<size_t>(slice) ? plane - s0 : slice);
-    activate_slice<V>(buf, stride, a, static_cast<ptrdiff_t>(s0), width);
+    const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
+    if (!tiles_activate)
+      activate_slice<V>(buf, stride, a, static_cast<ptrdiff_t>(s0), width);
+    else if (rem > 0)
+      activate_slice<V>(buf + full_end, stride, a, static_cast<ptrdiff_t>(s0 + full_end), rem);
     if (prefill_residual) {
       for (int oc = 0; oc < OC; ++oc)
         for (size_t p = s0; p < s0 + width;) {
@@ -908,17 +948,19 @@ void conv_pointwise(const Conv2dArgs& a) {
     const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
     in_ahead.start(a.in + ahead, in_plane, ahead_floats > 0 ? C : 0, ahead_floats);
     in_ahead.pace(tiles_per_slice);
-    const int full_end = width / step * step, rem = width - full_end, rem_vecs = div_up(rem, L);
     for (int b = 0; b < blocks.count; ++b) {
       const int oc0 = blocks.first(b), m = blocks.size(b);
       t.w = a.weight + static_cast<size_t>(oc0) * C;
       t.bias = a.bias != nullptr ? a.bias + oc0 : zeros;
       float* out = a.out + oc0 * out_plane + s0;
-      const PointwiseFn full = pointwise_tile_fn<V, M, N>(m, N);
+      PointwiseFn full = pointwise_tile_fn<V, M, N>(m, N);
+      if constexpr (V::pointwise_activates_in_tile)
+        if (tiles_activate && b == 0) full = pointwise_tile_fn<V, M, N, true>(m, N);
       t.tail = L;
       for (int x = 0; x < full_end; x += step) {
         in_ahead.step();
-        t.in = buf + x;
+        t.in = t.activated = buf + x;
+        t.raw = a.in + s0 + x;
         t.out = out + x;
         if (tiles_add_residual) {
           const size_t p = s0 + x;

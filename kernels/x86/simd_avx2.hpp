@@ -19,6 +19,8 @@ struct SimdAvx2 {
   static constexpr int short_oc = 4, short_vecs = 3;    // 12 + 3 + 1, rows of 17..24
   static constexpr int up_oc = 2, up_vecs = 2;          // 2 phases x 4 + 3 x 2 + 1
   static constexpr int pointwise_oc = 4, pointwise_vecs = 3;  // 12 + 3 + 1
+  // No registers left to activate the 1x1's input in its tiles (see conv_pointwise).
+  static constexpr bool pointwise_activates_in_tile = false;
   static constexpr int gemm_oc = 6, gemm_vecs = 2;      // 12 + 2 + 1
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 0;  // one GEMM tile for all
   static constexpr int by_oc_tiles = 6, by_oc_vecs = 2;  // 12 + 2 + 1

@@ -30,6 +30,8 @@ struct SimdAvx512 {
   static constexpr int short_oc = 6, short_vecs = 3;    // 18 + 3 + 1, rows of 33..48
   static constexpr int up_oc = 6, up_vecs = 2;          // 2 phases x 12 + 3 x 2 + 1
   static constexpr int pointwise_oc = 6, pointwise_vecs = 4;  // 24 + 4 + 1
+  // The first block's tiles activate the 1x1's input (24 + 4 + 1 + scale, shift, zero).
+  static constexpr bool pointwise_activates_in_tile = true;
   // The Winograd GEMM (measured on an AVX-512 Xeon, one core, bench_conv2d): 8 x 3 took 0.71-0.77x
   // the time of 8 x 2 on the IEA-GAN's 64-channel 3x3 layers and 0.90-0.95x on the 16- and
   // 32-channel ones, but 1.26-1.6x on 128 channels and up (the WGAN ConvNet's 256 and 512),

@@ -40,6 +40,7 @@ struct SimdPortable16 {
   static constexpr int short_oc = 2, short_vecs = 3;
   static constexpr int up_oc = 2, up_vecs = 2;
   static constexpr int pointwise_oc = 2, pointwise_vecs = 3;
+  static constexpr bool pointwise_activates_in_tile = true;
   static constexpr int gemm_oc = 3, gemm_vecs = 3;
   static constexpr int gemm_deep_vecs = 2, gemm_deep_channels = 32;  // both GEMM tiles run
   static constexpr int by_oc_tiles = 5, by_oc_vecs = 2;
