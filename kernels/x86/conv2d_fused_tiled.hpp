@@ -853,25 +853,29 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// core, min of 4 alternating runs, 128 -> 32 at 64x192 and 64 -> 16 at 128x384 0.94x the
 /// time, the 1x1 layers of an IEA-GAN event 699 against 718 ms (sums of per-layer minima, 3
 /// alternating runs), only 16 -> 64 at 128x384 over a whole tensor slower (1.06x). AVX2's
-/// 4 x 3 tile has no registers left for the batch norm: 1.01-1.08x the time there. The tiles
+/// 4 x 3 tile has no registers left for the batch norm: up to 1.09x the time there. The tiles
 /// add a residual as they store (or, where the plane ends in a partial tile, it is written
 /// into the slice's output first). The planes are often a multiple of 4 KiB apart, so read in
 /// place by every block each channel's run would fall into the same L1 sets; the copy packs
-/// them. The C runs a slice reads are too many interleaved streams for
-/// the hardware prefetchers, so the tiles of each slice prefetch the input of a slice further
-/// on. (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1
-/// shape of the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and
-/// the lines fetched for it only crowded the input's.) AVX2 tiles are 4 x 3: every channel
-/// count of the models is a multiple of 4, where 6 x 2 left a 2-channel block on the 16- and
-/// 32-channel outputs, and the upsampled residual is read half a vector at a time for any
-/// vector count (IEA-GAN event on Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical).
-/// (Measured slower: prefetching one line per channel step inside the tiles rather than a few
-/// lines between tiles; activating channel groups at staggered slices so the lines waiting in
-/// L2 spread over more sets; prefetching the residual of later slices too (3-10 % slower on
-/// Zen 1: the hardware prefetchers already follow its few runs); staging the output slice in
-/// a packed buffer; slices of 1024, 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192
-/// of now took 4 % less time over the 1x1 layers of an IEA-GAN event, most where the channels
-/// are many and the runs per channel short.)
+/// them. The C runs a slice reads are too many interleaved streams for the hardware
+/// prefetchers, so the tiles of each slice prefetch the input of a slice further on.
+/// (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1 shape of
+/// the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and the lines
+/// fetched for it only crowded the input's.) AVX2 tiles are 4 x 3: every channel count of the
+/// models is a multiple of 4, where 6 x 2 left a 2-channel block on the 16- and 32-channel
+/// outputs, and the upsampled residual is read half a vector at a time for any vector count
+/// (IEA-GAN event on Zen 1: 0.976 and 0.991 of the 6 x 2 time, bit-identical). (Measured
+/// slower: prefetching one line per channel step inside the tiles rather than a few lines
+/// between tiles; activating channel groups at staggered slices so the lines waiting in L2
+/// spread over more sets; prefetching the residual of later slices too (3-10 % slower on Zen 1:
+/// the hardware prefetchers already follow its few runs); staging the output slice in a packed
+/// buffer; slices of 1024, 2048, 4096, 16384 or 65536 floats. Against 4096, the 8192 of now
+/// took 4 % less time over the 1x1 layers of an IEA-GAN event, most where the channels are many
+/// and the runs per channel short. With the tiles activating the input, on one Zen 4 core: the
+/// input channels in chunks whose slice and weights fit L1, 0.51-0.99x as fast on every 1x1
+/// shape; 8 x 3 tiles for outputs in multiples of 8 channels, 0.86-1.0x; slices of 4096 or
+/// 16384 floats, all layers of an event 2043 and 2022 ms against 2018; the input prefetched
+/// into L1, its 1x1 layers 814 against 698 ms.)
 /// An output of kStreamedOutputBytes or more that is written, not added to, is stored past
 /// the caches (V::stream): it would leave them before anything reads it, and such a store
 /// skips the read for ownership: on one Zen 4 core, outputs on cache lines, min of 36 runs,
