@@ -30,7 +30,8 @@
 ///    summed weights (3x3: 2x2, 4/9 of the multiplies; 5x5: 3x3, 9/25), and the upsampled
 ///    tensor never exists. Both column phases share the input loads and are interleaved into
 ///    the output row at the store.
-///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1.
+///  - 1x1 without upsampling: a GEMM over the flattened plane in column slices that fit L1,
+///    each slice activated once (on AVX-512 by the tiles of the first output-channel block).
 ///  - KxK to one or two output channels: a 1x1 to the K x K taps of each input row, then
 ///    shifted sums of the tap rows; fed by a 1x1 (conv1x1_then_kxk, kernels/conv2d.hpp), the
 ///    1x1's tiles write a column slice into L1 and the taps' tiles read it there.
