@@ -93,23 +93,37 @@ const char* conv2d_fused_f32_isa() { return choice().name; }
 #if defined(PXDGEN_KERNELS_X86)
 namespace x86 {
 
-void* kernel_scratch(size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t size = 0;
-    ~Buffer() { free_tensor_memory(data, size); }
-  };
-  thread_local Buffer buffer;
-  if (bytes > buffer.size) {
-    // Grow geometrically so a thread that walks up the layer sizes reallocates only a few times.
-    const size_t size = bytes + bytes / 2;
-    free_tensor_memory(buffer.data, buffer.size);
-    buffer.data = nullptr;
-    buffer.size = 0;
-    buffer.data = allocate_tensor_memory(size);
-    buffer.size = size;
+namespace {
+
+struct ScratchBuffer {
+  void* data = nullptr;
+  size_t size = 0;
+  ~ScratchBuffer() { free_tensor_memory(data, size); }
+
+  void* at_least(size_t bytes) {
+    if (bytes > size) {
+      // Grow geometrically so a thread that walks up the layer sizes reallocates only a few times.
+      const size_t grown = bytes + bytes / 2;
+      free_tensor_memory(data, size);
+      data = nullptr;
+      size = 0;
+      data = allocate_tensor_memory(grown);
+      size = grown;
+    }
+    return data;
   }
-  return buffer.data;
+};
+
+}  // namespace
+
+void* kernel_scratch(size_t bytes) {
+  thread_local ScratchBuffer buffer;
+  return buffer.at_least(bytes);
+}
+
+void* staged_input_scratch(size_t bytes) {
+  thread_local ScratchBuffer buffer;
+  return buffer.at_least(bytes);
 }
 
 }  // namespace x86

@@ -1267,6 +1267,10 @@ template <class V>
 WinogradTile winograd_tile_for(const Conv2dArgs& a);
 template <class V>
 void conv_winograd(const Conv2dArgs& a, WinogradTile tile);
+template <class V>
+bool upsamples_first(const Conv2dArgs& a);
+template <class V>
+Conv2dArgs upsampled_first(const Conv2dArgs& a);
 
 /// The convolution by the direct tiles; kernels other than 1, 3, 5 go to the reference.
 template <class V>
@@ -1287,6 +1291,7 @@ template <class V>
 void conv2d_fused_tiled(const Conv2dArgs& a) {
   if (a.out_channels <= 0 || a.height <= 0 || a.width <= 0) return;
   if (a.residual != nullptr && (a.kernel != 1 || a.upsample2x)) return conv2d_fused_tiled<V>(residual_added_first<V>(a));
+  if (upsamples_first<V>(a)) return conv2d_fused_tiled<V>(upsampled_first<V>(a));
   const WinogradTile tile = winograd_tile_for<V>(a);
   if (tile != WinogradTile::none) return conv_winograd<V>(a, tile);
   conv_direct<V>(a);

@@ -48,5 +48,8 @@ void linear_f32_avx2(const float* x, int rows, int in, const float* weight, cons
 /// standard-library code built with wider ISA flags can be shared with (and picked by the
 /// linker for) other units.
 void* kernel_scratch(size_t bytes);
+/// The same, a second buffer: for an input staged before the kernel that takes kernel_scratch
+/// runs on it (see upsampled_first in conv2d_winograd.hpp).
+void* staged_input_scratch(size_t bytes);
 
 }  // namespace pxdgen::kernels::x86

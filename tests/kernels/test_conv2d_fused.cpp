@@ -446,6 +446,7 @@ TEST_CASE("fused conv: production shapes") {
       {64, 16, 48, 64, 3, true, true, false, true},     // 64 ch up block
       {128, 8, 24, 128, 3, false, true, false, true},   // 128 ch hidden 3x3
       {128, 4, 12, 128, 3, false, true, false, true},   // deepest 3x3, 12 columns
+      {128, 4, 12, 128, 3, true, true, false, true},    // deepest up block, upsampled first
       {64, 64, 192, 16, 1, false, true, false, true},   // 1x1 channel drop
       {16, 64, 192, 32, 1, false, true, true, true},    // 1x1 back up, residual add
       {16, 64, 192, 1, 3, false, true, false, true},    // final 3x3 to one image
@@ -725,8 +726,9 @@ TEST_CASE("fused conv: Winograd on production shapes, in bands") {
 
 TEST_CASE("fused conv: weights prepared once give what the per-call transform gives") {
   // Shapes that run by each Winograd tile (F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5), the
-  // upsampled 3x3 and 5x5, F(2x2, 3x3) over output channels), some with a partial last register block of output channels and odd sizes; then
-  // shapes that run direct, with nothing to prepare.
+  // upsampled 3x3 and 5x5, F(2x2, 3x3) over output channels, the small upsampled 3x3 by
+  // F(2x2, 3x3) of its input upsampled first), some with a partial last register block of
+  // output channels and odd sizes; then shapes that run direct, with nothing to prepare.
   const std::vector<Shape> kept = {
       {128, 8, 24, 128, 3, false, true, false, true},
       {32, 33, 97, 17, 3, false, true, true, true},
@@ -738,6 +740,8 @@ TEST_CASE("fused conv: weights prepared once give what the per-call transform gi
       {20, 9, 27, 17, 5, false, true, true, true},
       {128, 4, 12, 128, 3, false, true, true, true},  // F(2x2, 3x3) over output channels
       {64, 3, 13, 64, 3, false, true, false, true},
+      {128, 4, 12, 128, 3, true, true, false, true},  // upsampled first, then F(2x2, 3x3)
+      {64, 3, 13, 64, 3, true, true, true, true},     // the same, odd sizes
   };
   const std::vector<Shape> none = {
       {32, 8, 24, 16, 1, false, true, false, true},
