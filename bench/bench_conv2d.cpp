@@ -160,11 +160,11 @@ void run_fused(benchmark::State& state, const Shape& s, Fn fn, Prepare prepare =
   a.residual = s.residual == Residual::upsampled ? d.residual.data() : nullptr;
   a.residual_upsample2x = s.residual == Residual::upsampled;
   a.accumulate = s.residual == Residual::same_size;
-  k::PreparedWeights kept;
+  std::vector<float> kept;
   if (prepare.floats != nullptr) {
-    kept.data.resize(prepare.floats(a));
-    kept.transform = prepare.transform(a, kept.data.data());
-    a.prepared = kept.view();
+    kept.resize(prepare.floats(a));
+    const int transform = prepare.transform(a, kept.data());
+    a.prepared = {kept.data(), kept.size(), transform};
   }
   for (auto _ : state) {
     fn(a);

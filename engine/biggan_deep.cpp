@@ -471,8 +471,8 @@ class BigGanDeep final : public Network {
         // kept: transformed per call, their 128 x 128 kernels cost as much as the GEMM.)
         const int f = g.upsample ? 2 : 1;
         const int rows = in_bands(g, height) ? band_rows_ : f * height;
-        g.conv2.prepare(kernels_, rows / f, width, g.upsample);
-        g.conv3.prepare(kernels_, rows, f * width, false);
+        g.conv2.prepare(kernels_, prepared_, rows / f, width, g.upsample);
+        g.conv3.prepare(kernels_, prepared_, rows, f * width, false);
         if (g.upsample) {
           height *= 2;
           width *= 2;
@@ -624,6 +624,7 @@ class BigGanDeep final : public Network {
   }
 
   const KernelTable& kernels_;
+  kernels::TensorArena prepared_;  ///< the layers' prepared weights
   const int band_rows_;  ///< of the banded blocks; 0: layer by layer, as the reference backend runs
   std::string variant_;
   int dim_z_ = 0, rdof_ = 0, bottom_h_ = 4, bottom_w_ = 12;

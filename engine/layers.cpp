@@ -74,7 +74,7 @@ kernels::Conv2dArgs Conv2d::shape_args(int height, int width, bool upsample2x) c
   a.bias = bias;
   a.out_channels = out;
   a.kernel = kernel;
-  a.prepared = prepared.view();
+  a.prepared = prepared;
   return a;
 }
 
@@ -129,13 +129,13 @@ void Conv2d::forward_into(const KernelTable& k, const float* x, int height, int 
       2 * (macs(height, width) + next.macs(height, width)), [&] { k.conv1x1_then_kxk(a); });
 }
 
-void Conv2d::prepare(const KernelTable& k, int height, int width, bool upsample2x) {
-  prepared = k.conv2d_prepare(shape_args(height, width, upsample2x));
+void Conv2d::prepare(const KernelTable& k, kernels::TensorArena& arena, int height, int width, bool upsample2x) {
+  prepared = k.conv2d_prepare(shape_args(height, width, upsample2x), arena);
 }
 
 const KernelTable& kernel_table(Backend backend) {
   static const KernelTable reference{kernels::conv2d_fused_f32_ref, kernels::conv1x1_then_kxk_f32_ref,
-                                      [](const kernels::Conv2dArgs&) { return kernels::PreparedWeights{}; },
+                                      [](const kernels::Conv2dArgs&, kernels::TensorArena&) { return kernels::PreparedView{}; },
                                       kernels::ref::linear_f32};
   static const KernelTable fast{kernels::conv2d_fused_f32, kernels::conv1x1_then_kxk_f32, kernels::conv2d_prepare_f32,
                                 kernels::linear_f32};

@@ -32,7 +32,7 @@ class Workspace {
 struct KernelTable {
   void (*conv2d_fused)(const kernels::Conv2dArgs&);
   void (*conv1x1_then_kxk)(const kernels::Conv1x1ThenKxkArgs&);
-  kernels::PreparedWeights (*conv2d_prepare)(const kernels::Conv2dArgs&);
+  kernels::PreparedView (*conv2d_prepare)(const kernels::Conv2dArgs&, kernels::TensorArena&);
   void (*linear)(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                  float* y);
 };
@@ -97,11 +97,12 @@ struct Conv2d {
   bool is_same_padding() const { return stride == 1 && kernel % 2 == 1 && pad == kernel / 2; }
   double macs(int height, int width) const;
   /// Lets the backend transform the weights once for the shape the layer always runs at (an
-  /// input of height x width, upsampled or not), rather than on every call; a no-op where
-  /// it keeps nothing (kernels::PreparedWeights).
-  void prepare(const KernelTable& k, int height, int width, bool upsample2x);
+  /// input of height x width, upsampled or not), rather than on every call, into memory from
+  /// `arena`, which the network keeps as long as this layer (kernels::conv2d_prepare_f32); a
+  /// no-op where it keeps nothing.
+  void prepare(const KernelTable& k, kernels::TensorArena& arena, int height, int width, bool upsample2x);
 
-  kernels::PreparedWeights prepared;
+  kernels::PreparedView prepared;
 
  private:
   /// The kernel's arguments but for the tensors: channels, sizes, weights.

@@ -19,6 +19,7 @@ class WganNetwork : public UnconditionalNetwork {
   int bottom_channels() const { return fc_.out / (kBottomH * kBottomW); }
 
   const KernelTable& kernels_;
+  kernels::TensorArena prepared_;  ///< the convolutions' prepared weights
   Linear fc_;
 };
 
@@ -43,7 +44,7 @@ class WganConvNet final : public WganNetwork {
     h = kBottomH;
     wd = kBottomW;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      convs_[i].prepare(kernels_, h, wd, i > 0);
+      convs_[i].prepare(kernels_, prepared_, h, wd, i > 0);
       if (i > 0) {
         h *= 2;
         wd *= 2;
@@ -95,17 +96,17 @@ class WganResNet final : public WganNetwork {
       b.skip = Conv2d::load(w, p + "conv", channels, b.conv2.out, 1, 1, 0);
       macs_ += b.skip.macs(h, wd);
       // As synthesize runs them: conv1 on the small input, upsampling it.
-      b.conv1.prepare(kernels_, h, wd, true);
+      b.conv1.prepare(kernels_, prepared_, h, wd, true);
       h *= 2;
       wd *= 2;
-      b.conv2.prepare(kernels_, h, wd, false);
+      b.conv2.prepare(kernels_, prepared_, h, wd, false);
       macs_ += b.conv1.macs(h, wd) + b.conv2.macs(h, wd);
       channels = b.conv2.out;
       blocks_.push_back(std::move(b));
     }
     norm_ = BatchNorm::load(w, "norm", channels, false);
     conv_ = Conv2d::load(w, "conv", channels, 1, 3, 1, 1);
-    conv_.prepare(kernels_, h, wd, false);
+    conv_.prepare(kernels_, prepared_, h, wd, false);
     macs_ += conv_.macs(h, wd);
   }
   void synthesize(int, const float* cond, Workspace& ws, float* logits) const override {

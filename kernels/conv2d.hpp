@@ -12,7 +12,6 @@
 /// whole tensor would.
 
 #include <cstddef>
-#include <vector>
 
 #include "kernels/tensor_memory.hpp"
 
@@ -32,18 +31,6 @@ struct PreparedView {
   int transform = 0;  ///< which transform and register blocking made `data`; 0: none
 };
 
-/// The owner of a PreparedView. (The SIMD units see only the view: they are built with wider
-/// ISA flags and must not instantiate standard-library templates, see
-/// kernels/x86/conv2d_fused_tiled.hpp.) Tensor memory, so the larger ones lie on huge pages:
-/// they are written once, at load, where touching a fresh 4 KiB page costs as much as
-/// transforming its weights (on one Zen 5 core, first writes to 16 MB took 50 ms on small
-/// pages and 1.3 ms on huge ones). The IEA-GAN's building its fast network took 25 ms
-/// instead of 49, for 8 MB more peak memory (the 1-2.4 MB buffers rounded up to 2 MiB pages).
-struct PreparedWeights {
-  int transform = 0;
-  std::vector<float, TensorAllocator<float>> data;
-  PreparedView view() const { return {data.data(), data.size(), transform}; }
-};
 
 struct Conv2dArgs {
   const float* in = nullptr;
@@ -150,9 +137,13 @@ void conv2d_fused_f32(const Conv2dArgs& args);
 void conv1x1_then_kxk_f32(const Conv1x1ThenKxkArgs& args);
 
 /// The weights of the layer `shape` describes (all but its in, out and residual pointers),
-/// transformed for the algorithm conv2d_fused_f32 takes on that shape, or empty where there is
-/// nothing to keep.
-PreparedWeights conv2d_prepare_f32(const Conv2dArgs& shape);
+/// transformed for the algorithm conv2d_fused_f32 takes on that shape into memory from
+/// `arena`, or empty where there is nothing to keep. (A network's layers share one arena: on
+/// one Zen 5 core, loading the IEA-GAN took 68-71 ms (one run of 97) against 122-138 ms with a
+/// buffer of its own for each layer on small pages and 87-94 ms with those buffers on huge
+/// pages, which took 10 MB more peak memory, their 1 to 2.4 MB rounded up to whole 2 MiB
+/// pages: 129-130 MB, 128 MB and 138-139 MB; 3 alternations of `pxdgen bench -m`.)
+PreparedView conv2d_prepare_f32(const Conv2dArgs& shape, TensorArena& arena);
 
 /// Name of the implementation conv2d_fused_f32 uses here ("avx512f", "avx2", "ref").
 const char* conv2d_fused_f32_isa();

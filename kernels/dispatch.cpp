@@ -74,12 +74,13 @@ void conv2d_fused_f32(const Conv2dArgs& args) { choice().conv(args); }
 
 void conv1x1_then_kxk_f32(const Conv1x1ThenKxkArgs& args) { choice().conv1x1_then_kxk(args); }
 
-PreparedWeights conv2d_prepare_f32(const Conv2dArgs& shape) {
-  PreparedWeights p;
-  const size_t floats = choice().prepared_floats(shape);
-  if (floats == 0) return p;
-  p.data.resize(floats);
-  p.transform = choice().prepare(shape, p.data.data());
+PreparedView conv2d_prepare_f32(const Conv2dArgs& shape, TensorArena& arena) {
+  PreparedView p;
+  p.floats = choice().prepared_floats(shape);
+  if (p.floats == 0) return p;
+  float* data = arena.take_floats(p.floats);
+  p.transform = choice().prepare(shape, data);
+  p.data = data;
   return p;
 }
 

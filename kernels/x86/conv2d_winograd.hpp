@@ -15,7 +15,7 @@
 /// the direct sum's taps x outputs: 16 for 4 outputs (F(2x2, 3x3), 36 direct), 36 for 16
 /// (F(4x4, 3x3), 144; upsampled 3x3, 64), 4 x 16 for 16 (upsampled 5x5, 144), 36 for 4
 /// (F(2x2, 5x5), 100). Per call:
-///  - weights (unless the layer kept them at load, see PreparedWeights in kernels/conv2d.hpp):
+///  - weights (unless the layer kept them at load, see PreparedView in kernels/conv2d.hpp):
 ///    U = G g G^T for every (output, input) channel pair and weight set, stored per
 ///    transform point xi as [xi][row block][channel][block lane], the GEMM's broadcast order,
 ///    the GEMM's rows being the output channels of each weight set in turn;
@@ -721,7 +721,7 @@ size_t winograd_weight_floats(const Conv2dArgs& a) {
 /// apart.
 ///
 /// The 3x3 tiles transform a vector of pairs at a time: a layer that kept no weights from load
-/// (see PreparedWeights) transforms them on every call, and one pair at a time that took 5 % of
+/// (see PreparedView) transforms them on every call, and one pair at a time that took 5 % of
 /// an IEA-GAN event on an AVX-512 Xeon while the BigGAN-deep family kept none. The pairs lie in the GEMM's order one after another, so a vector
 /// of consecutive pairs is one vector store per point. (The 5x5 tiles, whose networks keep
 /// their weights, transform at load, one pair at a time in double precision.)
@@ -779,7 +779,7 @@ void winograd_weights(const Conv2dArgs& a, float* u) {
   }
 }
 
-/// Whether a's layer runs by the weights it kept (PreparedWeights) for the tile T.
+/// Whether a's layer runs by the weights it kept (PreparedView) for the tile T.
 template <class V, class T>
 bool winograd_prepared(const Conv2dArgs& a) {
   return a.prepared.transform == winograd_transform_id<V, T>() && a.prepared.floats == winograd_weight_floats<T>(a);

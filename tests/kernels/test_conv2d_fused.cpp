@@ -760,26 +760,27 @@ TEST_CASE("fused conv: weights prepared once give what the per-call transform gi
   unsigned seed = 7000;
   double worst = 0;
   const bool fast = std::string(k::conv2d_fused_f32_isa()) != "ref";
+  k::TensorArena arena;
   for (const Shape& s : kept) {
     INFO(describe(s));
     const Problem p(s, seed++);
-    const k::PreparedWeights w = k::conv2d_prepare_f32(p.args(nullptr));
-    CHECK(w.data.empty() != fast);
+    const k::PreparedView w = k::conv2d_prepare_f32(p.args(nullptr), arena);
+    CHECK((w.floats == 0) != fast);
     const auto per_call = run(p, k::conv2d_fused_f32, {});
-    CHECK(run(p, k::conv2d_fused_f32, w.view()) == per_call);
+    CHECK(run(p, k::conv2d_fused_f32, w) == per_call);
     // A view that does not fit these channels is ignored, not read.
-    k::PreparedView short_view = w.view();
+    k::PreparedView short_view = w;
     if (short_view.floats > 0) short_view.floats -= 1;
     CHECK(run(p, k::conv2d_fused_f32, short_view) == per_call);
     Errors e;
-    e.add(run(p, k::conv2d_fused_f32, w.view()), p.run(k::conv2d_fused_f32_ref), p.out_size());
+    e.add(run(p, k::conv2d_fused_f32, w), p.run(k::conv2d_fused_f32_ref), p.out_size());
     CHECK(e.rel <= dispatched_scale(s) * tolerance(s));
     worst = std::max(worst, e.rel);
   }
   for (const Shape& s : none) {
     INFO(describe(s));
     const Problem p(s, seed++);
-    CHECK(k::conv2d_prepare_f32(p.args(nullptr)).data.empty());
+    CHECK(k::conv2d_prepare_f32(p.args(nullptr), arena).floats == 0);
   }
 #if defined(PXDGEN_TEST_X86)
   // Each ISA on its own weights; each ignores the other's (another register blocking).
