@@ -31,7 +31,6 @@ struct PreparedView {
   int transform = 0;  ///< which transform and register blocking made `data`; 0: none
 };
 
-
 struct Conv2dArgs {
   const float* in = nullptr;
   int channels = 0, height = 0, width = 0;  ///< of `in`

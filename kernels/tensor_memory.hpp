@@ -50,7 +50,7 @@ class TensorArena {
   /// Blocks from this size (larger for a larger piece); the untouched end of the last one
   /// stays virtual.
   static constexpr size_t kBlockBytes = size_t{16} << 20;
-  /// At the start of each block, the pieces after it.
+  /// A block's header, at its start; its pieces follow it.
   struct Block {
     Block* previous;
     size_t bytes, used;

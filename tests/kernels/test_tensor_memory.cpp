@@ -46,3 +46,32 @@ TEST_CASE("tensor memory: a vector grows across the huge-page threshold and keep
   CHECK(reinterpret_cast<uintptr_t>(v.data()) % k::kHugePageBytes == 0);
   CHECK_THROWS_AS(k::TensorAllocator<float>().allocate(static_cast<size_t>(-1) / 2), std::bad_array_new_length);
 }
+
+TEST_CASE("tensor memory: an arena's pieces are aligned, zeroed and apart, across its blocks") {
+  // Pieces of a few floats to several MiB (one larger than a block of its own), each filled
+  // with its own value after all were taken: any overlap shows as another piece's value.
+  const size_t sizes[] = {1, 15, 16, 1000, (size_t{3} << 20) / sizeof(float), 7, (size_t{20} << 20) / sizeof(float),
+                          (size_t{9} << 20) / sizeof(float), 33};
+  std::vector<float*> pieces;
+  {
+    k::TensorArena arena;
+    for (size_t floats : sizes) {
+      CAPTURE(floats);
+      float* p = arena.take_floats(floats);
+      REQUIRE(p != nullptr);
+      CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+      size_t nonzero = 0;
+      for (size_t i = 0; i < floats; ++i) nonzero += p[i] != 0.0f;
+      CHECK(nonzero == 0);
+      pieces.push_back(p);
+    }
+    for (size_t j = 0; j < pieces.size(); ++j)
+      for (size_t i = 0; i < sizes[j]; ++i) pieces[j][i] = static_cast<float>(j + 1);
+    for (size_t j = 0; j < pieces.size(); ++j) {
+      CAPTURE(j);
+      size_t wrong = 0;
+      for (size_t i = 0; i < sizes[j]; ++i) wrong += pieces[j][i] != static_cast<float>(j + 1);
+      CHECK(wrong == 0);
+    }
+  }  // the arena frees its blocks here (ASan in CI checks that it frees each once)
+}
