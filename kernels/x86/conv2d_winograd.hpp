@@ -634,18 +634,26 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 /// On AVX-512 (a Xeon, one core, with the 6 x 2 phase tiles) the direct upsampled 3x3 took 0.93x
 /// Winograd's time at 16 channels (128x384 input) and 1.17-1.35x at 32 to 128, so there the
 /// upsampled 3x3 takes Winograd from V::winograd_up2_min_channels on.
+/// m x m tiles of a's input plane (of each output phase, where a upsamples).
+inline long winograd_tiles(const Conv2dArgs& a, int m) {
+  return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m);
+}
+/// The fewest 2 x 2 tiles on which the F(2x2, .) tiles run (see winograd_tile_for).
+constexpr long kWinogradMin2x2Tiles = 32;
+
 template <class V>
 WinogradTile winograd_tile_for(const Conv2dArgs& a) {
   if (a.channels < 16) return WinogradTile::none;
-  const auto tiles = [&](int m) { return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m); };
-  if (a.kernel == 5 && a.upsample2x) return tiles(2) >= 32 ? WinogradTile::up2_5x5_f2x3 : WinogradTile::none;
-  if (a.kernel == 5) return tiles(2) >= 32 && a.out_channels >= 16 ? WinogradTile::f2x5 : WinogradTile::none;
+  const auto tiles = [&](int m) { return winograd_tiles(a, m); };
+  constexpr long few = kWinogradMin2x2Tiles;
+  if (a.kernel == 5 && a.upsample2x) return tiles(2) >= few ? WinogradTile::up2_5x5_f2x3 : WinogradTile::none;
+  if (a.kernel == 5) return tiles(2) >= few && a.out_channels >= 16 ? WinogradTile::f2x5 : WinogradTile::none;
   if (a.kernel != 3 || a.out_channels < 16) return WinogradTile::none;
   if (a.upsample2x)
-    return tiles(2) >= 32 && a.channels >= V::winograd_up2_min_channels ? WinogradTile::up2_3x3_f2x2
-                                                                        : WinogradTile::none;
+    return tiles(2) >= few && a.channels >= V::winograd_up2_min_channels ? WinogradTile::up2_3x3_f2x2
+                                                                         : WinogradTile::none;
   if (tiles(4) >= 48) return WinogradTile::f4x3;
-  if (tiles(2) >= 32) return WinogradTile::f2x3;
+  if (tiles(2) >= few) return WinogradTile::f2x3;
   if (a.out_channels >= 64 && a.out_channels % V::lanes == 0) return WinogradTile::f2x3_by_oc;
   return WinogradTile::none;
 }
@@ -671,7 +679,7 @@ inline Conv2dArgs upsampled_shape(const Conv2dArgs& a) {
 template <class V>
 bool upsamples_first(const Conv2dArgs& a) {
   if (!a.upsample2x || a.kernel != 3 || a.halo_above != 0 || a.halo_below != 0) return false;
-  if (static_cast<long>(div_up(a.height, 2)) * div_up(a.width, 2) >= 32) return false;  // see winograd_tile_for
+  if (winograd_tiles(a, 2) >= kWinogradMin2x2Tiles) return false;  // its phases take Winograd or direct
   return winograd_tile_for<V>(upsampled_shape(a)) != WinogradTile::none;
 }
 
