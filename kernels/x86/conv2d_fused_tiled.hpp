@@ -663,7 +663,9 @@ struct PointwiseTile {
   /// For pointwise_tile<V, M, N, true>: the input's channel 0 at the tile's first column,
   /// rows raw_stride apart, and its batch norm: the tile computes with max(0, x in_scale[c] +
   /// in_shift[c]) of what it reads and writes that to `activated` (where `in` points, rows
-  /// in_stride apart) for the output-channel blocks after it.
+  /// in_stride apart) for the output-channel blocks after it. It prefetches the input
+  /// kActivatingPrefetchChannels channels ahead of the one it reads, and over its last
+  /// channels the first ones of the next N vectors: the next tile that activates.
   const float* raw = nullptr;
   ptrdiff_t raw_stride = 0;
   float* activated = nullptr;
@@ -682,6 +684,16 @@ struct PointwiseTile {
   }
 };
 using PointwiseFn = void (*)(const PointwiseTile&);
+
+/// How far ahead, in channels, a tile that activates the 1x1's input prefetches it. The
+/// input's planes are mostly a multiple of 4 KiB apart (128x384 floats: 192 KiB), so the
+/// lines of one column in every channel fall into the same L1 set and, from 64x192 on, the
+/// same few L2 sets: a slice of input fetched far ahead evicts itself before it is read.
+/// A few channels ahead keeps the lines in flight below the ways of those sets. On one Zen 5
+/// core, against prefetching two slices ahead between tiles: 64 -> 16 at 128x384 0.78x the
+/// time, 128 -> 32 at 64x192 0.86x, 16 -> 32 at 256x768 0.89-0.97x, the rest level; 32
+/// channels ahead: no better, and worse for 16 input channels.
+constexpr int kActivatingPrefetchChannels = 16;
 
 /// pin_pointer for an integer: keeps a loop-invariant offset in a register of its own.
 template <class T>
@@ -720,11 +732,17 @@ void pointwise_tile(const PointwiseTile& t) {
   float* activated = t.activated;
   const float* scale = t.in_scale;
   const float* shift = t.in_shift;
+  const int ahead_channels = imin(kActivatingPrefetchChannels, t.channels);
+  const float* ahead = raw + static_cast<ptrdiff_t>(ahead_channels) * raw_stride;
 #pragma GCC unroll 2
   for (int c = 0; c < t.channels; ++c, x += xs, ++w) {
     pin_pointer(w);
     vec xv[N];
     if constexpr (kActivates) {
+      if (c == t.channels - ahead_channels) ahead = t.raw + N * L;
+#pragma GCC unroll 16
+      for (int n = 0; n < N; ++n) __builtin_prefetch(ahead + n * L, 0, 2);
+      ahead += raw_stride;
       const vec s = V::broadcast(scale + c), h = V::broadcast(shift + c);
 #pragma GCC unroll 16
       for (int n = 0; n < N; ++n) {
@@ -859,7 +877,9 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// into the slice's output first). The planes are often a multiple of 4 KiB apart, so read in
 /// place by every block each channel's run would fall into the same L1 sets; the copy packs
 /// them. The C runs a slice reads are too many interleaved streams for the hardware
-/// prefetchers, so the tiles of each slice prefetch the input of a slice further on.
+/// prefetchers: tiles that activate the input prefetch it a few channels ahead of what they
+/// read (kActivatingPrefetchChannels); otherwise the tiles of each slice prefetch the input
+/// of a slice further on.
 /// (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1 shape of
 /// the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and the lines
 /// fetched for it only crowded the input's.) AVX2 tiles are 4 x 3: every channel count of the
@@ -950,7 +970,7 @@ void conv_pointwise(const Conv2dArgs& a) {
         }
     }
     const size_t ahead = s0 + static_cast<size_t>(kAheadSlices) * slice;
-    const int ahead_floats = ahead < plane ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
+    const int ahead_floats = ahead < plane && !tiles_activate ? static_cast<int>(imin(slice, static_cast<int>(plane - ahead))) : 0;
     in_ahead.start(a.in + ahead, in_plane, ahead_floats > 0 ? C : 0, ahead_floats);
     in_ahead.pace(tiles_per_slice);
     for (int b = 0; b < blocks.count; ++b) {
@@ -1064,7 +1084,9 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   t.bias = zeros;
   const size_t in_plane = in_channel_stride(a), out_plane = out_channel_stride(a);
   const auto tap_row = [&](int y) { return ring + static_cast<size_t>((y + K) % K) * ring_row; };
-  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles.
+  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles,
+  // unless the tiles activate it and prefetch it themselves (see kActivatingPrefetchChannels;
+  // on the 256 x 768 tail, one Zen 5 core: 0.87-0.98x the time of doing both).
   constexpr int kAheadRows = 2;
   Prefetch in_ahead;
   const int tiles_per_row = div_up(taps, M) * div_up(W, step);
@@ -1164,7 +1186,7 @@ void conv1x1_then_taps(const Conv1x1ThenKxkArgs& a) {
 
   for (int y = 0; y < H; ++y) {
     const int ahead = y + kAheadRows;
-    in_ahead.start(f.in + static_cast<ptrdiff_t>(ahead) * W, in_plane, ahead < H ? C : 0, W);
+    in_ahead.start(f.in + static_cast<ptrdiff_t>(ahead) * W, in_plane, ahead < H && !tiles_activate ? C : 0, W);
     in_ahead.pace(tiles_per_row);
     for (int s0 = 0; s0 < W; s0 += slice) {
       const int width = imin(slice, W - s0);
