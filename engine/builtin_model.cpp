@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <mutex>
 
 #include "engine/model.hpp"
@@ -152,6 +155,12 @@ Model Model::builtin() {
   std::call_once(once, [] {
     RandomBigGanSpec spec;
     impl = detail::make_model(ModelFile::from_bytes(make_random_biggan(spec), "<builtin>"));
+#if defined(__GLIBC__)
+    // Drawing the weights left tens of MB of freed heap between live blocks, which glibc
+    // keeps unless asked: without this the built-in model's peak memory is about 18 MB
+    // above a .pxdg file's.
+    malloc_trim(0);
+#endif
   });
   return Model(impl);
 }
