@@ -156,9 +156,9 @@ Model Model::builtin() {
     RandomBigGanSpec spec;
     impl = detail::make_model(ModelFile::from_bytes(make_random_biggan(spec), "<builtin>"));
 #if defined(__GLIBC__)
-    // Drawing the weights left tens of MB of freed heap between live blocks, which glibc
-    // keeps unless asked: without this the built-in model's peak memory is about 18 MB
-    // above a .pxdg file's.
+    // Drawing the weights leaves freed heap between live blocks, which glibc keeps unless
+    // asked: without this, pxdgen bench's peak memory with the built-in model was 140-142 MB
+    // instead of 134-136 (one Zen 5 core).
     malloc_trim(0);
 #endif
   });

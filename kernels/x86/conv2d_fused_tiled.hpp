@@ -1084,9 +1084,7 @@ void conv_kxk_by_taps(const Conv2dArgs& a) {
   t.bias = zeros;
   const size_t in_plane = in_channel_stride(a), out_plane = out_channel_stride(a);
   const auto tap_row = [&](int y) { return ring + static_cast<size_t>((y + K) % K) * ring_row; };
-  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles,
-  // unless the tiles activate it and prefetch it themselves (see kActivatingPrefetchChannels;
-  // on the 256 x 768 tail, one Zen 5 core: 0.87-0.98x the time of doing both).
+  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles.
   constexpr int kAheadRows = 2;
   Prefetch in_ahead;
   const int tiles_per_row = div_up(taps, M) * div_up(W, step);
@@ -1178,7 +1176,9 @@ void conv1x1_then_taps(const Conv1x1ThenKxkArgs& a) {
   t2.bias = zeros;
   const size_t in_plane = in_channel_stride(f), out_plane = a.out_channel_stride != 0 ? a.out_channel_stride
                                                                                        : static_cast<size_t>(H) * W;
-  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles.
+  // The input rows arrive as C runs far apart: fetch those of a later row during the tiles,
+  // unless the tiles activate it and prefetch it themselves (see kActivatingPrefetchChannels;
+  // on the 256 x 768 tail, one Zen 5 core: 0.87-0.98x the time of doing both).
   constexpr int kAheadRows = 2;
   Prefetch in_ahead;
   const int tiles_per_row = (blocks.count * div_up(slice, step1) + div_up(taps, M2) * div_up(slice, step2)) *
