@@ -732,17 +732,20 @@ void pointwise_tile(const PointwiseTile& t) {
   float* activated = t.activated;
   const float* scale = t.in_scale;
   const float* shift = t.in_shift;
+  // Prefetched as addresses, not pointers: the lines ahead of the plane's last tile lie past
+  // the input, and tiles that do not activate have no input to step from.
   const int ahead_channels = imin(kActivatingPrefetchChannels, t.channels);
-  const float* ahead = raw + static_cast<ptrdiff_t>(ahead_channels) * raw_stride;
+  const uintptr_t ahead_step = static_cast<uintptr_t>(raw_stride) * sizeof(float);
+  uintptr_t ahead = reinterpret_cast<uintptr_t>(raw) + static_cast<uintptr_t>(ahead_channels) * ahead_step;
 #pragma GCC unroll 2
   for (int c = 0; c < t.channels; ++c, x += xs, ++w) {
     pin_pointer(w);
     vec xv[N];
     if constexpr (kActivates) {
-      if (c == t.channels - ahead_channels) ahead = t.raw + N * L;
+      if (c == t.channels - ahead_channels) ahead = reinterpret_cast<uintptr_t>(t.raw) + N * L * sizeof(float);
 #pragma GCC unroll 16
-      for (int n = 0; n < N; ++n) __builtin_prefetch(ahead + n * L, 0, 2);
-      ahead += raw_stride;
+      for (int n = 0; n < N; ++n) __builtin_prefetch(reinterpret_cast<const void*>(ahead + n * L * sizeof(float)), 0, 2);
+      ahead += ahead_step;
       const vec s = V::broadcast(scale + c), h = V::broadcast(shift + c);
 #pragma GCC unroll 16
       for (int n = 0; n < N; ++n) {
