@@ -603,6 +603,13 @@ WinogradGemmFn winograd_gemm_fn(int m) {
   return &winograd_gemm_tile<V, M, N>;
 }
 
+/// m x m tiles of a's input plane (of each output phase, where a upsamples).
+inline long winograd_tiles(const Conv2dArgs& a, int m) {
+  return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m);
+}
+/// The fewest 2 x 2 tiles on which the F(2x2, .) tiles run (see winograd_tile_for).
+constexpr long kWinogradMin2x2Tiles = 32;
+
 /// Which Winograd tile, if any, beats the direct tiles for a 3x3 shape. Measured on AVX2
 /// (Zen 3, one core) over the IEA-GAN 3x3 shapes (bench_conv2d, 16 to 128 channels):
 ///  - F(2x2, 3x3): 1.1x to 1.7x faster than direct on images of 8x24 (48 tiles) and up; 0.98x
@@ -634,13 +641,6 @@ WinogradGemmFn winograd_gemm_fn(int m) {
 /// On AVX-512 (a Xeon, one core, with the 6 x 2 phase tiles) the direct upsampled 3x3 took 0.93x
 /// Winograd's time at 16 channels (128x384 input) and 1.17-1.35x at 32 to 128, so there the
 /// upsampled 3x3 takes Winograd from V::winograd_up2_min_channels on.
-/// m x m tiles of a's input plane (of each output phase, where a upsamples).
-inline long winograd_tiles(const Conv2dArgs& a, int m) {
-  return static_cast<long>(div_up(a.height, m)) * div_up(a.width, m);
-}
-/// The fewest 2 x 2 tiles on which the F(2x2, .) tiles run (see winograd_tile_for).
-constexpr long kWinogradMin2x2Tiles = 32;
-
 template <class V>
 WinogradTile winograd_tile_for(const Conv2dArgs& a) {
   if (a.channels < 16) return WinogradTile::none;
