@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
       benchmark::RegisterBenchmark((base + "/avx2").c_str(), [s](benchmark::State& st) { run(st, s, k::x86::linear_f32_avx2); })
           ->Unit(benchmark::kMicrosecond);
+    if (__builtin_cpu_supports("avx512f"))
+      benchmark::RegisterBenchmark((base + "/avx512f").c_str(), [s](benchmark::State& st) { run(st, s, k::x86::linear_f32_avx512); })
+          ->Unit(benchmark::kMicrosecond);
 #endif
   }
   benchmark::Initialize(&argc, argv);

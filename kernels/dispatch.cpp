@@ -52,9 +52,8 @@ Choice choose() {
   const int cap = isa_cap();
 #if defined(PXDGEN_KERNELS_X86)
   __builtin_cpu_init();
-  // Every AVX-512 CPU has AVX2 and FMA; the linear layer gains nothing from wider vectors.
   if (cap >= 2 && __builtin_cpu_supports("avx512f"))
-    return {x86::conv2d_fused_f32_avx512, x86::conv1x1_then_kxk_f32_avx512, x86::conv2d_prepared_floats_avx512, x86::conv2d_prepare_f32_avx512, x86::linear_f32_avx2, "avx512f"};
+    return {x86::conv2d_fused_f32_avx512, x86::conv1x1_then_kxk_f32_avx512, x86::conv2d_prepared_floats_avx512, x86::conv2d_prepare_f32_avx512, x86::linear_f32_avx512, "avx512f"};
   if (cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return {x86::conv2d_fused_f32_avx2, x86::conv1x1_then_kxk_f32_avx2, x86::conv2d_prepared_floats_avx2, x86::conv2d_prepare_f32_avx2, x86::linear_f32_avx2, "avx2"};
 #else

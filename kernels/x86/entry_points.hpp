@@ -39,9 +39,12 @@ enum class ConvAlgorithm { direct, winograd_f2x3, winograd_f4x3, winograd_up2, w
 void conv2d_forced_f32_avx2(const Conv2dArgs& args, ConvAlgorithm algorithm);
 void conv2d_forced_f32_avx512(const Conv2dArgs& args, ConvAlgorithm algorithm);
 
-/// The linear layer, AVX2 + FMA (kernels/x86/linear_f32_avx2.cpp).
+/// The linear layer (kernels/x86/linear_f32_avx2.cpp, linear_f32_avx512.cpp): the same sums,
+/// bit for bit.
 void linear_f32_avx2(const float* x, int rows, int in, const float* weight, const float* bias, int out,
                      float* y);
+void linear_f32_avx512(const float* x, int rows, int in, const float* weight, const float* bias, int out,
+                       float* y);
 
 /// A 64-byte aligned buffer of at least `bytes` (kernels/tensor_memory.hpp), owned by the
 /// calling thread and reused by its next call; lives in the baseline-ISA dispatch unit so no
