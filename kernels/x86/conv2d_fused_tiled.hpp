@@ -888,7 +888,9 @@ inline void activate_slice(float* buf, int stride, const Conv2dArgs& a, ptrdiff_
 /// time, reading the input from the buffer rather than the tensor 0.95x, both 0.92x, and no
 /// activating at all 0.88x, as fast as oneDNN. (Planes padded 16 or 32 floats off 4 KiB, with
 /// this prefetch or with the next slice's lines spread over every tile's channel loop, and
-/// 12 x 2 tiles over 32-column slices were no faster.)
+/// 12 x 2 tiles over 32-column slices were no faster; nor, on the shapes that add onto their
+/// output, were the next tile's output lines prefetched, or all of a block's tiles in a
+/// slice run by one call.)
 /// (Prefetching its output too, for reading or for writing, cost 1-13 % on every 1x1 shape of
 /// the IEA-GAN on Zen 1 and 1-2 % of the event: the output is written whole, and the lines
 /// fetched for it only crowded the input's.) AVX2 tiles are 4 x 3: every channel count of the
