@@ -19,10 +19,15 @@ namespace {
 inline int at_least(int a, int b) { return a > b ? a : b; }
 inline int at_most(int a, int b) { return a < b ? a : b; }
 
-/// (v0 + v2) + (v1 + v3): the order both units end their sums in.
-inline double horizontal_sum(__m256d v) {
-  const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
+/// One output of one row, from its four accumulated lanes (`lanes`, lane j holding the
+/// products of inputs j, j + 4, ... below `from`): bias + ((l0 + l2) + (l1 + l3)), then the
+/// products of inputs from .. in one by one. Both units end every sum here, so they agree
+/// bit for bit.
+inline float finish_sum(double bias, __m256d lanes, const float* w, const double* xr, int from, int in) {
+  const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(lanes), _mm256_extractf128_pd(lanes, 1));
+  double sum = bias + _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
+  for (int t = from; t < in; ++t) sum += static_cast<double>(w[t]) * xr[t];
+  return static_cast<float>(sum);
 }
 
 /// y = x weight^T + bias with Dot::rows<R>(xd, in, w, bias, y, y_stride) writing output o

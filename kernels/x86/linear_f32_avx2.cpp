@@ -44,12 +44,10 @@ struct DotAvx2 {
       }
       i += 8;
     }
-    for (int r = 0; r < R; ++r) {
-      const double* xr = xd + static_cast<size_t>(r) * in;
-      double sum = bias + horizontal_sum(_mm256_add_pd(_mm256_add_pd(acc[r][0], acc[r][1]), _mm256_add_pd(acc[r][2], acc[r][3])));
-      for (int t = i; t < in; ++t) sum += static_cast<double>(w[t]) * xr[t];
-      y[static_cast<size_t>(r) * y_stride] = static_cast<float>(sum);
-    }
+    for (int r = 0; r < R; ++r)
+      y[static_cast<size_t>(r) * y_stride] =
+          finish_sum(bias, _mm256_add_pd(_mm256_add_pd(acc[r][0], acc[r][1]), _mm256_add_pd(acc[r][2], acc[r][3])), w,
+                     xd + static_cast<size_t>(r) * in, i, in);
   }
 };
 

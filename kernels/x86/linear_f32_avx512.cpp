@@ -48,12 +48,10 @@ struct DotAvx512 {
       i += 8;
     }
     for (int r = 0; r < R; ++r) {
-      const double* xr = xd + static_cast<size_t>(r) * in;
       const __m256d first = _mm256_add_pd(low_half(acc[r][0]), high_half(acc[r][0]));
       const __m256d second = _mm256_add_pd(low_half(acc[r][1]), high_half(acc[r][1]));
-      double sum = bias + horizontal_sum(_mm256_add_pd(first, second));
-      for (int t = i; t < in; ++t) sum += static_cast<double>(w[t]) * xr[t];
-      y[static_cast<size_t>(r) * y_stride] = static_cast<float>(sum);
+      y[static_cast<size_t>(r) * y_stride] =
+          finish_sum(bias, _mm256_add_pd(first, second), w, xd + static_cast<size_t>(r) * in, i, in);
     }
   }
 };
