@@ -7,7 +7,10 @@
 // implementation, so the ratios read directly. With upsampling our kernel does 4/9 (3x3) or
 // 9/25 (5x5) of those multiplies; oneDNN convolves the upsampled input, made outside the timed
 // loop. oneDNN cannot fuse the input batch norm + ReLU (a pre-op), so it runs the plain
-// convolution; ours runs with the activation. Where a block's last 1x1 adds the skip, oneDNN
+// convolution; ours runs with the activation. Where the input is not upsampled, "onednn-bn-relu"
+// also times what an engine built on oneDNN would run for the whole layer: its batch norm with
+// the ReLU fused, into a second tensor, then the convolution. (It could not fold the batch norm
+// into the layer that makes the input: the skip reads that input raw.) Where a block's last 1x1 adds the skip, oneDNN
 // gets a sum post-op onto an output that holds the skip at full size; ours adds the skip as
 // the engine does: onto the output in place where the block keeps its size and channels
 // ("res"), read nearest-upsampled from half size where the block upsamples ("res-up2").
@@ -174,7 +177,9 @@ void run_fused(benchmark::State& state, const Shape& s, Fn fn, Prepare prepare =
   set_rate(state, s);
 }
 
-void run_onednn(benchmark::State& state, const Shape& s) {
+/// oneDNN's fastest convolution for the shape; with `batch_norm`, preceded by its batch norm
+/// + ReLU of the input (fixed statistics: mean 0, variance 1, our per-channel scale and shift).
+void run_onednn(benchmark::State& state, const Shape& s, bool batch_norm) {
   using namespace dnnl;
   using tag = memory::format_tag;
   using dt = memory::data_type;
@@ -219,7 +224,26 @@ void run_onednn(benchmark::State& state, const Shape& s) {
   convolution_forward conv(pd);
   const std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, wei_mem}, {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst_mem}};
+
+  // The batch norm reads the raw input in the convolution's layout and writes the activated
+  // input the convolution reads.
+  Floats raw_data(src_data), mean(s.channels, 0.0f), variance(s.channels, 1.0f);
+  memory raw_mem(pd.src_desc(), eng, raw_data.data());
+  const memory::desc stat_md({C}, dt::f32, tag::x);
+  memory mean_mem(stat_md, eng, mean.data()), variance_mem(stat_md, eng, variance.data()),
+      scale_mem(stat_md, eng, d.scale.data()), shift_mem(stat_md, eng, d.shift.data());
+  const auto flags = normalization_flags::use_global_stats | normalization_flags::use_scale |
+                     normalization_flags::use_shift | normalization_flags::fuse_norm_relu;
+  const batch_normalization_forward::primitive_desc bn_pd(
+      batch_normalization_forward::desc(prop_kind::forward_inference, pd.src_desc(), 0.0f, flags), eng);
+  const std::unordered_map<int, memory> bn_args = {
+      {DNNL_ARG_SRC, raw_mem},       {DNNL_ARG_MEAN, mean_mem},   {DNNL_ARG_VARIANCE, variance_mem},
+      {DNNL_ARG_SCALE, scale_mem},   {DNNL_ARG_SHIFT, shift_mem}, {DNNL_ARG_DST, src_mem}};
+  batch_normalization_forward bn(bn_pd);
+  if (batch_norm) state.SetLabel(std::string(bn_pd.impl_info_str()) + " + " + pd.impl_info_str());
+
   for (auto _ : state) {
+    if (batch_norm) bn.execute(strm, bn_args);
     conv.execute(strm, args);
     strm.wait();
   }
@@ -340,8 +364,12 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond);
     }
 #endif
-    benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s); })
+    benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { run_onednn(st, s, false); })
         ->Unit(benchmark::kMillisecond);
+    if (s.act && !s.upsample)
+      benchmark::RegisterBenchmark((base + "/onednn-bn-relu").c_str(),
+                                   [s](benchmark::State& st) { run_onednn(st, s, true); })
+          ->Unit(benchmark::kMillisecond);
   }
 #if defined(PXDGEN_BENCH_X86)
   for (const Isa& isa : isas) {

@@ -25,7 +25,7 @@ echo "benchmarks: peak"
   >"$out/peak.json"
 echo "benchmarks: convolutions (ours beside oneDNN)"
 "${one_core[@]}" build/bench/pxdgen_bench_conv2d --benchmark_min_time="$min_time" --benchmark_format=json \
-  --benchmark_filter='/(avx2|avx512f|onednn)$' >"$out/conv2d.json"
+  --benchmark_filter='/(avx2|avx512f|onednn|onednn-bn-relu)$' >"$out/conv2d.json"
 echo "benchmarks: whole events of the built-in model"
 "${one_core[@]}" build/pxdgen bench -n "$events" --threads 1 --json >"$out/model_1thread.json"
 build/pxdgen bench -n "$events" --threads "$(nproc)" --json >"$out/model_all_threads.json"
