@@ -1,6 +1,7 @@
 #include "engine/weights.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "pxdgen/error.hpp"
@@ -15,6 +16,18 @@ int64_t WeightView::numel() const {
 
 Weights::Weights(std::shared_ptr<const ModelFile> file)
     : file_(std::move(file)), used_(file_->tensors().size(), false) {}
+
+/// Whether no value is NaN or Inf (exponent bits all set), by a branchless scan the compiler
+/// vectorizes: checking a value at a time took a quarter of the production model's load.
+static bool all_finite(const float* data, size_t n) {
+  uint32_t special = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, data + i, sizeof bits);
+    special |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+  }
+  return special == 0;
+}
 
 static std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -60,9 +73,11 @@ WeightView Weights::get(const std::string& name, const std::vector<int64_t>& exp
     converted_.push_back(std::move(values));
     view.data = converted_.back().data();
   }
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(view.data[i]))
-      throw Error("tensor '" + name + "' holds NaN or Inf (value " + std::to_string(i) + ")");
+  if (!all_finite(view.data, n)) {
+    size_t i = 0;
+    while (std::isfinite(view.data[i])) ++i;
+    throw Error("tensor '" + name + "' holds NaN or Inf (value " + std::to_string(i) + ")");
+  }
   return view;
 }
 

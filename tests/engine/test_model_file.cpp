@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/model_file.hpp"
+#include "engine/weights.hpp"
 #include "pxdgen/error.hpp"
 
 using namespace pxdgen;
@@ -142,4 +143,27 @@ TEST_CASE("model file: inconsistent tensor tables are rejected") {
 TEST_CASE("model file: open() reports missing files and directories") {
   CHECK_THROWS_WITH_AS(ModelFile::open("/nonexistent/model.pxdg"), doctest::Contains("cannot open"), Error);
   CHECK_THROWS_WITH_AS(ModelFile::open("/tmp"), doctest::Contains("not a regular file"), Error);
+}
+
+TEST_CASE("weights holding NaN or Inf are refused, naming the tensor and the value") {
+  for (StorageType type : {StorageType::f32, StorageType::f16})
+    for (float bad : {NAN, INFINITY, -INFINITY})
+      for (size_t at : {size_t{0}, size_t{37}, size_t{999}}) {
+        std::vector<float> values(1000, 0.25f);
+        values[at] = bad;
+        ModelFileWriter w({{"family", "test"}, {"hparams", {{"x", 1}}}});
+        w.add("fine", {4}, values.data() + 996 - (at == 999 ? 4 : 0), type);
+        w.add("layer.weight", {10, 100}, values.data(), type);
+        Weights weights(ModelFile::from_bytes(w.bytes(), "mem"));
+        CHECK(weights.get("fine").data != nullptr);
+        CHECK_THROWS_WITH_AS(weights.get("layer.weight"),
+                             ("tensor 'layer.weight' holds NaN or Inf (value " + std::to_string(at) + ")").c_str(),
+                             Error);
+      }
+  // The largest finite values pass.
+  const std::vector<float> extremes = {3.4028235e38f, -3.4028235e38f, 1e-45f, -0.0f};
+  ModelFileWriter w({{"family", "test"}, {"hparams", {{"x", 1}}}});
+  w.add("extremes", {4}, extremes.data(), StorageType::f32);
+  Weights weights(ModelFile::from_bytes(w.bytes(), "mem"));
+  CHECK(weights.get("extremes").data[0] == 3.4028235e38f);
 }
