@@ -7,11 +7,11 @@
 // implementation, so the ratios read directly. With upsampling our kernel does 4/9 (3x3) or
 // 9/25 (5x5) of those multiplies; oneDNN convolves the upsampled input, made outside the timed
 // loop. oneDNN cannot fuse the input batch norm + ReLU (a pre-op), so it runs the plain
-// convolution; ours runs with the activation. Where the input is not upsampled, "onednn-bn-relu"
-// also times what an engine built on oneDNN would run for the whole layer: its batch norm with
-// the ReLU fused, into a second tensor, then the convolution. (It could not fold the batch norm
-// into the layer that makes the input: the skip reads that input raw.) Where a block's last 1x1 adds the skip, oneDNN
-// gets a sum post-op onto an output that holds the skip at full size; ours adds the skip as
+// convolution; ours runs with the activation. Where the input is not upsampled,
+// "onednn-bn-relu" also times what an engine built on oneDNN would run for the whole layer: its
+// batch norm with the ReLU fused, into a second tensor, then the convolution. (It could not fold
+// the batch norm into the layer that makes the input: the skip reads that input raw.) Where a
+// block's last 1x1 adds the skip, oneDNN gets a sum post-op onto an output that holds the skip at full size; ours adds the skip as
 // the engine does: onto the output in place where the block keeps its size and channels
 // ("res"), read nearest-upsampled from half size where the block upsamples ("res-up2").
 
@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -227,23 +228,30 @@ void run_onednn(benchmark::State& state, const Shape& s, bool batch_norm) {
 
   // The batch norm reads the raw input in the convolution's layout and writes the activated
   // input the convolution reads.
-  Floats raw_data(src_data), mean(s.channels, 0.0f), variance(s.channels, 1.0f);
-  memory raw_mem(pd.src_desc(), eng, raw_data.data());
-  const memory::desc stat_md({C}, dt::f32, tag::x);
-  memory mean_mem(stat_md, eng, mean.data()), variance_mem(stat_md, eng, variance.data()),
-      scale_mem(stat_md, eng, d.scale.data()), shift_mem(stat_md, eng, d.shift.data());
-  const auto flags = normalization_flags::use_global_stats | normalization_flags::use_scale |
-                     normalization_flags::use_shift | normalization_flags::fuse_norm_relu;
-  const batch_normalization_forward::primitive_desc bn_pd(
-      batch_normalization_forward::desc(prop_kind::forward_inference, pd.src_desc(), 0.0f, flags), eng);
-  const std::unordered_map<int, memory> bn_args = {
-      {DNNL_ARG_SRC, raw_mem},       {DNNL_ARG_MEAN, mean_mem},   {DNNL_ARG_VARIANCE, variance_mem},
-      {DNNL_ARG_SCALE, scale_mem},   {DNNL_ARG_SHIFT, shift_mem}, {DNNL_ARG_DST, src_mem}};
-  batch_normalization_forward bn(bn_pd);
-  if (batch_norm) state.SetLabel(std::string(bn_pd.impl_info_str()) + " + " + pd.impl_info_str());
+  Floats raw_data, mean, variance;
+  std::optional<batch_normalization_forward> bn;
+  std::unordered_map<int, memory> bn_args;
+  if (batch_norm) {
+    raw_data = src_data;
+    mean.assign(s.channels, 0.0f);
+    variance.assign(s.channels, 1.0f);
+    const memory::desc stat_md({C}, dt::f32, tag::x);
+    const auto flags = normalization_flags::use_global_stats | normalization_flags::use_scale |
+                       normalization_flags::use_shift | normalization_flags::fuse_norm_relu;
+    const batch_normalization_forward::primitive_desc bn_pd(
+        batch_normalization_forward::desc(prop_kind::forward_inference, pd.src_desc(), 0.0f, flags), eng);
+    bn_args = {{DNNL_ARG_SRC, memory(pd.src_desc(), eng, raw_data.data())},
+               {DNNL_ARG_MEAN, memory(stat_md, eng, mean.data())},
+               {DNNL_ARG_VARIANCE, memory(stat_md, eng, variance.data())},
+               {DNNL_ARG_SCALE, memory(stat_md, eng, d.scale.data())},
+               {DNNL_ARG_SHIFT, memory(stat_md, eng, d.shift.data())},
+               {DNNL_ARG_DST, src_mem}};
+    bn.emplace(bn_pd);
+    state.SetLabel(std::string(bn_pd.impl_info_str()) + " + " + pd.impl_info_str());
+  }
 
   for (auto _ : state) {
-    if (batch_norm) bn.execute(strm, bn_args);
+    if (bn) bn->execute(strm, bn_args);
     conv.execute(strm, args);
     strm.wait();
   }

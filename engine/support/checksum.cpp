@@ -17,15 +17,10 @@ namespace pxdgen {
 namespace {
 
 #if defined(PXDGEN_CRC32_PCLMUL)
-/// The CRC register (not inverted) after `size` more bytes, size >= 64 and a multiple of 16,
-/// by carry-less multiplication: four 128-bit lanes are folded 512 bits forward per 64 bytes,
-/// then into one lane, then reduced to 32 bits by Barrett's method (the constants are powers
-/// of x modulo the bit-reflected polynomial; Intel, "Fast CRC Computation for Generic
-/// Polynomials Using PCLMULQDQ Instruction", 2009). The tables' checksums of a 47 MB model
-/// were most of its load; on one Zen 5 core, 64 MiB, this ran at 11 GB/s against their 1.9.
 #define PXDGEN_TARGET_PCLMUL __attribute__((target("pclmul,sse4.1")))
 
-/// x carried 128 * (lanes k spans) bits forward, plus the data there.
+/// Lane x moved forward by the distance k's powers of x encode (128 or 512 bits), plus the data
+/// found there.
 PXDGEN_TARGET_PCLMUL inline __m128i fold(__m128i x, __m128i k, __m128i next) {
   return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
 }
@@ -34,6 +29,12 @@ PXDGEN_TARGET_PCLMUL inline __m128i load(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
+/// The CRC register (not inverted) after `size` more bytes, size >= 64 and a multiple of 16,
+/// by carry-less multiplication: four 128-bit lanes are folded 512 bits forward per 64 bytes,
+/// then into one lane, then reduced to 32 bits by Barrett's method (the constants are powers
+/// of x modulo the bit-reflected polynomial; Intel, "Fast CRC Computation for Generic
+/// Polynomials Using PCLMULQDQ Instruction", 2009). The tables' checksums of a 47 MB model
+/// were most of its load; on one Zen 5 core, 64 MiB, this ran at 11 GB/s against their 1.9.
 PXDGEN_TARGET_PCLMUL uint32_t crc32_fold_pclmul(const uint8_t* p, size_t size, uint32_t crc) {
   const __m128i fold_512 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);  // x^(4*128+32), x^(4*128-32)
   const __m128i fold_128 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);  // x^(128+32), x^(128-32)
