@@ -73,15 +73,19 @@ TEST_CASE("crc32 agrees with the bitwise definition at every length and alignmen
   CHECK(pxdgen::crc32(data.data() + 5, 4000, head) == crc32_bitwise(data.substr(0, 4005)));
 }
 
-TEST_CASE("sha256 matches FIPS 180-4 test vectors") {
-  CHECK(pxdgen::sha256_hex("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(pxdgen::sha256_hex("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  CHECK(pxdgen::sha256_hex(two_blocks.data(), two_blocks.size()) ==
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  const std::string million(1000000, 'a');
-  CHECK(pxdgen::sha256_hex(million.data(), million.size()) ==
-        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+TEST_CASE("sha256 matches FIPS 180-4 test vectors, by the CPU's SHA instructions and without") {
+  using Hash = std::string (*)(const void*, size_t);
+  for (const Hash hash : {Hash{pxdgen::sha256_hex}, Hash{pxdgen::sha256_hex_portable}}) {
+    CHECK(hash("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(hash("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(hash(nullptr, 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    CHECK(hash(two_blocks.data(), two_blocks.size()) ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const std::string million(1000000, 'a');
+    CHECK(hash(million.data(), million.size()) ==
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  }
 }
 
 TEST_CASE("sha256 pads correctly around block boundaries") {
@@ -97,7 +101,29 @@ TEST_CASE("sha256 pads correctly around block boundaries") {
   for (const auto& [n, hex] : cases) {
     const std::string s(n, 'a');
     CHECK(pxdgen::sha256_hex(s.data(), s.size()) == hex);
+    CHECK(pxdgen::sha256_hex_portable(s.data(), s.size()) == hex);
   }
+}
+
+TEST_CASE("sha256 by the CPU's SHA instructions agrees with the portable one at every length and start") {
+  // Varied bytes, so every message-schedule word differs; starts within a 16-byte lane, so
+  // the instructions' unaligned loads are crossed at every offset.
+  std::string data;
+  uint32_t x = 2024;
+  for (int i = 0; i < 8192 + 16; ++i) {
+    x = x * 1664525u + 1013904223u;
+    data += static_cast<char>(x >> 24);
+  }
+  int mismatches = 0, checked = 0;
+  for (size_t start = 0; start < 16; start += 5)
+    for (size_t n = 0; n <= 260; ++n, ++checked)
+      mismatches += pxdgen::sha256_hex(data.data() + start, n) != pxdgen::sha256_hex_portable(data.data() + start, n);
+  for (size_t n : {size_t{1023}, size_t{4096}, size_t{8192}}) {
+    mismatches += pxdgen::sha256_hex(data.data() + 1, n) != pxdgen::sha256_hex_portable(data.data() + 1, n);
+    ++checked;
+  }
+  MESSAGE(mismatches << " of " << checked << " lengths and starts differ from the portable SHA-256");
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("sha256 of a file streams it in chunks") {
