@@ -11,9 +11,10 @@
 // "onednn-bn-relu" also times what an engine built on oneDNN would run for the whole layer: its
 // batch norm with the ReLU fused, into a second tensor, then the convolution. (It could not fold
 // the batch norm into the layer that makes the input: the skip reads that input raw.) Where a
-// block's last 1x1 adds the skip, oneDNN gets a sum post-op onto an output that holds the skip at full size; ours adds the skip as
-// the engine does: onto the output in place where the block keeps its size and channels
-// ("res"), read nearest-upsampled from half size where the block upsamples ("res-up2").
+// block's last 1x1 adds the skip, oneDNN gets a sum post-op onto an output that holds the
+// skip at full size; ours adds the skip as the engine does: onto the output in place where the
+// block keeps its size and channels ("res"), read nearest-upsampled from half size where the
+// block upsamples ("res-up2").
 
 #include <benchmark/benchmark.h>
 
